@@ -1,0 +1,175 @@
+"""Replay storage that holds offline data and online transitions side by side, with action chunks.
+
+SB3's ``ReplayBuffer`` stores observations twice in the env's dtype (float64 for OGBench) and cannot mix an
+offline dataset with online transitions, so genzoo keeps its own: preallocated contiguous float32 tensors on the
+training device, one gather per batch, and an optional fixed fraction of each batch drawn from the online part
+(symmetric sampling as in RLPD, Ball et al. 2023, when the fraction is 0.5; plain append when it is None).
+
+Chunks (horizon ``H``) follow the action-chunking recipe of QAM (Li & Levine, arXiv 2601.14234): row ``i`` yields
+``actions[i:i+H]``, ``rewards[i:i+H]`` and the state ``H`` rows later; rows past the end of the trajectory are
+marked invalid, and the bootstrap uses the last valid row's next observation and mask.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from agents.core.dataset import Dataset
+
+_FIELDS = ("observations", "actions", "rewards", "next_observations", "masks", "episode_ends")
+
+
+class TransitionBuffer:
+    """Offline rows ``[0, n_offline)`` followed by a ring of online rows.
+
+    Args:
+        obs_dim, act_dim: flat sizes.
+        online_capacity: rows reserved for online transitions (oldest overwritten when full).
+        device: where the tensors live (sampling happens there).
+        online_fraction: share of each batch drawn from online rows once there are any; ``None`` samples uniformly
+            over everything stored (offline data simply extended).
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        online_capacity: int = 0,
+        device: torch.device | str = "cpu",
+        online_fraction: float | None = None,
+    ) -> None:
+        if online_fraction is not None and not 0.0 <= online_fraction <= 1.0:
+            raise ValueError(f"online_fraction must be in [0, 1] or None, got {online_fraction}")
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.device = torch.device(device)
+        self.online_capacity = int(online_capacity)
+        self.online_fraction = online_fraction
+        self.n_offline = 0
+        self.n_online = 0  # rows currently filled in the online ring
+        self.online_pos = 0  # next ring slot to write
+        self.dataset_id: str | None = None
+        self._alloc(0)
+
+    def _alloc(self, n_offline: int) -> None:
+        n = n_offline + self.online_capacity
+        kw = dict(dtype=torch.float32, device=self.device)
+        self.observations = torch.zeros((n, self.obs_dim), **kw)
+        self.next_observations = torch.zeros((n, self.obs_dim), **kw)
+        self.actions = torch.zeros((n, self.act_dim), **kw)
+        self.rewards = torch.zeros(n, **kw)
+        self.masks = torch.zeros(n, **kw)
+        self.episode_ends = torch.ones(n, dtype=torch.bool, device=self.device)
+        self.n_offline, self.n_online, self.online_pos = n_offline, 0, 0
+
+    def __len__(self) -> int:
+        return self.n_offline + self.n_online
+
+    def load_dataset(self, dataset: Dataset, scaled_actions: np.ndarray | None = None) -> None:
+        """Replace the offline part with ``dataset`` (online rows are dropped)."""
+        n = len(dataset)
+        self._alloc(n)
+        acts = dataset.actions if scaled_actions is None else scaled_actions
+        for name, array in (
+            ("observations", dataset.observations),
+            ("next_observations", dataset.next_observations),
+            ("actions", acts),
+            ("rewards", dataset.rewards),
+            ("masks", dataset.masks),
+        ):
+            getattr(self, name)[:n] = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        ends = dataset.episode_ends.copy()
+        if n:
+            ends[-1] = True  # a chunk never runs off the end of the data
+        self.episode_ends[:n] = torch.from_numpy(ends)
+        self.dataset_id = dataset.dataset_id
+
+    def add(
+        self,
+        obs: np.ndarray,
+        next_obs: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        terminal: np.ndarray,
+        episode_end: np.ndarray,
+    ) -> None:
+        """Append a batch of online transitions (one row per env)."""
+        if self.online_capacity == 0:
+            raise RuntimeError("this buffer has no online capacity; construct the agent with buffer_size > 0")
+        for i in range(len(obs)):
+            row = self.n_offline + self.online_pos
+            self.observations[row] = torch.as_tensor(obs[i], dtype=torch.float32)
+            self.next_observations[row] = torch.as_tensor(next_obs[i], dtype=torch.float32)
+            self.actions[row] = torch.as_tensor(action[i], dtype=torch.float32)
+            self.rewards[row] = float(reward[i])
+            self.masks[row] = 1.0 - float(terminal[i])
+            self.episode_ends[row] = bool(episode_end[i])
+            self.online_pos = (self.online_pos + 1) % self.online_capacity
+            self.n_online = min(self.n_online + 1, self.online_capacity)
+
+    def _sample_rows(self, batch_size: int, generator: torch.Generator | None) -> torch.Tensor:
+        if len(self) == 0:
+            raise RuntimeError("the buffer is empty: load a dataset or collect transitions first")
+        n_on = 0
+        if self.n_online and self.online_fraction is not None:
+            n_on = int(round(batch_size * self.online_fraction)) if self.n_offline else batch_size
+        dev = self.device
+        parts = []
+        if batch_size - n_on:
+            if self.online_fraction is None:
+                parts.append(torch.randint(0, len(self), (batch_size - n_on,), generator=generator, device=dev))
+            else:
+                parts.append(torch.randint(0, self.n_offline, (batch_size - n_on,), generator=generator, device=dev))
+        if n_on:
+            parts.append(self.n_offline + torch.randint(0, self.n_online, (n_on,), generator=generator, device=dev))
+        rows = parts[0] if len(parts) == 1 else torch.cat(parts)
+        # Online rows sit in a ring after the offline block; unfilled slots are never drawn since the ring
+        # is filled from its start and n_online counts the filled slots.
+        return rows
+
+    def sample(
+        self, batch_size: int, horizon: int = 1, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Draw a batch. With ``horizon == 1`` arrays are ``(B, ...)``; otherwise ``actions`` is ``(B, H, A)``,
+        ``rewards`` / ``valid`` are ``(B, H)``, and ``next_observations`` / ``masks`` belong to the last valid row.
+        """
+        rows = self._sample_rows(batch_size, generator)
+        if horizon == 1:
+            return {
+                "observations": self.observations[rows],
+                "actions": self.actions[rows],
+                "rewards": self.rewards[rows],
+                "next_observations": self.next_observations[rows],
+                "masks": self.masks[rows],
+            }
+        offsets = torch.arange(horizon, device=self.device)
+        idx = rows[:, None] + offsets  # (B, H)
+        idx = idx.clamp_max(len(self.observations) - 1)
+        ends = self.episode_ends[idx]
+        # valid[j] = no trajectory end strictly before step j of the chunk
+        ended_before = torch.cumsum(ends.int(), dim=1) - ends.int()
+        valid = ended_before == 0
+        last = rows + valid.sum(dim=1) - 1
+        idx = torch.where(valid, idx, last[:, None])
+        return {
+            "observations": self.observations[rows],
+            "actions": self.actions[idx],
+            "rewards": self.rewards[idx] * valid,
+            "next_observations": self.next_observations[last],
+            "masks": self.masks[last],
+            "valid": valid.float(),
+        }
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Everything needed to restore the buffer exactly (for ``save_replay_buffer``)."""
+        out = {f"buffer/{k}": getattr(self, k).contiguous() for k in _FIELDS}
+        out["buffer/counters"] = torch.tensor([self.n_offline, self.n_online, self.online_pos, self.online_capacity])
+        return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        n_offline, n_online, pos, cap = (int(v) for v in tensors["buffer/counters"])
+        self.online_capacity = cap
+        self._alloc(n_offline)
+        for k in _FIELDS:
+            getattr(self, k).copy_(tensors[f"buffer/{k}"])
+        self.n_online, self.online_pos = n_online, pos

@@ -1,0 +1,96 @@
+"""The task registry: every task the zoo trains and scores on, and the evaluation protocol it owns.
+
+A task id is short and stable (``ogbench/cube-single-task1``). It fixes the env (one single-task env per task: in
+OGBench's single-task envs the env id fixes the goal and ``reset(options={"task_id": ...})`` is ignored, so the
+harness asserts ``env.unwrapped.cur_task_id``), the dataset, the metric and its scale, and the protocol (episodes,
+episode length, deterministic or sampled actions, checkpoint-selection rule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gymnasium
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a task is scored. ``deterministic=False`` samples the policy's noise, as the papers' evaluations do."""
+
+    episodes: int = 50
+    max_episode_steps: int = 200
+    deterministic: bool = False
+    seed: int = 0  # episode i runs with seed ``seed + i``
+    checkpoint: str = "final"  # which checkpoint of a run is scored
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: str
+    suite: str
+    family: str
+    env_id: str
+    dataset_id: str
+    build_id: str  # the dataset file `genzoo data build` makes
+    metric: str  # "success" (success rate, %) or "normalized_score" (×100)
+    protocol: Protocol = field(default_factory=Protocol)
+    task_index: int | None = None
+    paper_scores: dict[str, float] = field(default_factory=dict)  # method -> published score on this task
+
+    @property
+    def metric_label(self) -> str:
+        return "success rate (%)" if self.metric == "success" else "normalised score (x100)"
+
+    def make_env(self, **kwargs: Any) -> gymnasium.Env:
+        """A fresh evaluation env for this task (TimeLimit from the protocol)."""
+        if self.suite == "ogbench":
+            import ogbench  # noqa: F401  (registers the OGBench envs)
+        kwargs.setdefault("max_episode_steps", self.protocol.max_episode_steps)
+        return gymnasium.make(self.env_id, **kwargs)
+
+    def check_env(self, env: gymnasium.Env) -> None:
+        """Assert the env runs this task (call after ``reset``)."""
+        if self.task_index is not None:
+            cur = getattr(env.unwrapped, "cur_task_id", None)
+            if cur != self.task_index:
+                raise RuntimeError(f"{self.env_id} is running task {cur}, expected task {self.task_index}")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# FQL, Table 3 (Park et al. 2025): per-task success %, 1M steps, width 512, 8 seeds.
+_FQL_CUBE_SINGLE = {1: 97, 2: 97, 3: 98, 4: 94, 5: 93}
+
+TASKS: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    if task.task_id in TASKS:
+        raise ValueError(f"task {task.task_id} is already registered")
+    TASKS[task.task_id] = task
+    return task
+
+
+for _i in range(1, 6):
+    register(Task(
+        task_id=f"ogbench/cube-single-task{_i}",
+        suite="ogbench",
+        family="cube-single",
+        env_id=f"cube-single-singletask-task{_i}-v0",
+        dataset_id=f"cube-single-play-singletask-task{_i}-v0",
+        build_id="cube-single-play-v0",
+        metric="success",
+        protocol=Protocol(episodes=50, max_episode_steps=200),
+        task_index=_i,
+        paper_scores={"FQL": _FQL_CUBE_SINGLE[_i]},
+    ))
+
+
+def get(task_id: str) -> Task:
+    """Look up a task; unknown ids get the list of known ones."""
+    try:
+        return TASKS[task_id]
+    except KeyError:
+        raise KeyError(f"unknown task id {task_id!r}; known tasks: {', '.join(sorted(TASKS))}") from None

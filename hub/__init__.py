@@ -1,0 +1,36 @@
+"""Hub I/O for genzoo checkpoints: the file format, repo ids and resolution to a local directory.
+
+This floor knows no agent class; ``agents`` and ``zoo`` build on it.
+"""
+
+from hub.files import (
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    TRAINING_STATE_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    read_checkpoint,
+    read_config,
+    read_tensors,
+    space_from_json,
+    space_to_json,
+    write_checkpoint,
+)
+from hub.resolve import bundled_ids, repo_id, resolve
+
+__all__ = [
+    "CONFIG_FILE",
+    "FORMAT_VERSION",
+    "TRAINING_STATE_FILE",
+    "WEIGHTS_FILE",
+    "CheckpointError",
+    "bundled_ids",
+    "read_checkpoint",
+    "read_config",
+    "read_tensors",
+    "repo_id",
+    "resolve",
+    "space_from_json",
+    "space_to_json",
+    "write_checkpoint",
+]

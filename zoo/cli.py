@@ -1,0 +1,200 @@
+"""The ``genzoo`` command line (also ``python -m zoo``).
+
+    genzoo train fql ogbench/cube-single-task1 --steps 200000 --seed 0 --out runs/fql-cube1
+    genzoo eval runs/fql-cube1/model --episodes 50
+    genzoo data build cube-single-play-v0 --workers 2
+    genzoo data list | genzoo data verify
+    genzoo list                       # bundled checkpoints with their scores
+    genzoo demo                       # run the bundled FQL policy on ogbench/cube-single-task1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+DEMO_REPO = "genzoo/fql-ogbench-cube-single-task1-seed0"
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    agg = result["aggregate"]
+    proto = result["protocol"]
+    print(
+        f"{result['task']}: {result['metric_label']} {agg['mean']:.1f} "
+        f"(95% CI {agg['ci_low']:.1f}-{agg['ci_high']:.1f}) over {proto['episodes']} episodes "
+        f"(seeds {proto['seeds'][0]}..{proto['seeds'][-1]}, deterministic={proto['deterministic']}); "
+        f"{result['latency_ms_per_action']:.2f} ms per action"
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from zoo.train import train
+
+    overrides = dict(kv.split("=", 1) for kv in args.set)
+    train(
+        args.method,
+        args.task,
+        steps=args.steps,
+        seed=args.seed,
+        out=args.out,
+        precision=args.precision,
+        budget=args.budget,
+        overrides={k: _parse_value(v) for k, v in overrides.items()},
+        checkpoint_every=args.checkpoint_every,
+        log_interval=args.log_interval,
+        eval_episodes=args.eval_episodes,
+        n_threads=args.threads,
+        dataset_dir=args.dataset_dir,
+        device=args.device,
+        progress_bar=not args.no_progress,
+        verbose=args.verbose,
+    )
+    print(f"done: {Path(args.out) / 'model'}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from zoo.train import evaluate_run
+
+    result = evaluate_run(args.checkpoint, episodes=args.episodes, device=args.device, progress_bar=not args.no_progress)
+    _print_result(result)
+    print(f"per-episode records: {Path(args.checkpoint) / 'results.json'}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import hub
+    import zoo
+    from evaluation import evaluate
+
+    path = hub.resolve(args.repo)
+    print(f"loading {args.repo} from {path}")
+    agent = zoo.load(path, device=args.device)
+    task = agent.config["task"]
+    result = evaluate(agent, task, n_episodes=args.episodes, progress_bar=True)
+    _print_result(result)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import hub
+
+    for rid in hub.bundled_ids():
+        path = hub.resolve(rid)
+        line = rid
+        results = path / "results.json"
+        if results.is_file():
+            r = json.loads(results.read_text())
+            a = r["aggregate"]
+            line += (f"  {r['task']}  {r['metric_label']} {a['mean']:.1f} [{a['ci_low']:.1f}, {a['ci_high']:.1f}]"
+                     f"  ({r['protocol']['episodes']} episodes, deterministic={r['protocol']['deterministic']})")
+        print(line)
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from zoo import datasets
+    from zoo.datasets import ogbench_build
+
+    if args.data_cmd == "build":
+        manifest = datasets.build(args.name, args.dataset_dir, num_episodes=args.episodes, workers=args.workers,
+                                  seed=args.seed)
+        m = json.loads(Path(manifest).read_text())
+        print(f"built {args.name} in {m['build_seconds']:.0f} s; manifest {manifest}")
+        return 0
+    if args.data_cmd == "list":
+        for row in datasets.status(args.dataset_dir):
+            state = ("present (local rebuild)" if row["rebuilt"] else "present") if row["present"] else "missing"
+            print(f"{row['dataset']:28s} {state:24s} {row['path'] if row['present'] else row['build']}")
+        return 0
+    if args.data_cmd == "verify":
+        bad = 0
+        root = datasets.dataset_dir(args.dataset_dir)
+        for row in datasets.status(args.dataset_dir):
+            manifest = ogbench_build.manifest_path(root, row["dataset"])
+            if not manifest.is_file():
+                continue
+            for fname, meta in json.loads(manifest.read_text())["files"].items():
+                path = root / fname
+                ok = path.is_file() and ogbench_build._sha256(path) == meta["sha256"]
+                bad += not ok
+                print(f"{fname:32s} {'ok' if ok else 'MISMATCH (rebuild it)'}")
+        return 1 if bad else 0
+    raise AssertionError(args.data_cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genzoo", description="Generative-policy RL agents with pretrained checkpoints.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    t = sub.add_parser("train", help="train (or resume) a method on a task")
+    t.add_argument("method")
+    t.add_argument("task")
+    t.add_argument("--steps", type=int, default=200_000, help="gradient steps (default: the zoo budget, 200k)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", required=True, help="run folder; rerun the same command to resume")
+    t.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    t.add_argument("--budget", choices=["zoo", "paper"], default="zoo", help="zoo: 4x256 MLPs; paper: its sizes")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a constructor argument")
+    t.add_argument("--checkpoint-every", type=int, default=10_000)
+    t.add_argument("--log-interval", type=int, default=1_000)
+    t.add_argument("--eval-episodes", type=int, default=None, help="episodes at the end (default: the task's; 0 skips)")
+    t.add_argument("--threads", type=int, default=1, help="torch threads (default 1: leaves a core free)")
+    t.add_argument("--dataset-dir", default=None)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("-v", "--verbose", action="count", default=0)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a checkpoint on its task; writes results.json beside it")
+    e.add_argument("checkpoint")
+    e.add_argument("--episodes", type=int, default=None)
+    e.add_argument("--device", default="auto")
+    e.add_argument("--no-progress", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+    d = sub.add_parser("demo", help="run a bundled pretrained policy and print its success rate")
+    d.add_argument("--repo", default=DEMO_REPO)
+    d.add_argument("--episodes", type=int, default=None)
+    d.add_argument("--device", default="auto")
+    d.set_defaults(func=cmd_demo)
+
+    ls = sub.add_parser("list", help="the bundled checkpoints and their scores")
+    ls.set_defaults(func=cmd_list)
+
+    data = sub.add_parser("data", help="build, list and verify datasets")
+    dsub = data.add_subparsers(dest="data_cmd", required=True)
+    b = dsub.add_parser("build", help="rebuild a dataset locally with the original recipe")
+    b.add_argument("name")
+    b.add_argument("--episodes", type=int, default=None, help="training episodes (default: the recipe's)")
+    b.add_argument("--workers", type=int, default=1)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--dataset-dir", default=None)
+    for name, helptext in (("list", "what exists, what is missing"), ("verify", "re-check sha256 against manifests")):
+        x = dsub.add_parser(name, help=helptext)
+        x.add_argument("--dataset-dir", default=None)
+    data.set_defaults(func=cmd_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (KeyError, ValueError, FileNotFoundError) as err:  # bad input: a message, not a traceback
+        print(f"genzoo: error: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

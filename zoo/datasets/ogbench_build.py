@@ -1,0 +1,215 @@
+"""Rebuild OGBench manipulation "play" datasets locally with OGBench's own oracles.
+
+The official files (rail.eecs.berkeley.edu) cannot be downloaded on every machine, so genzoo regenerates them with
+the original recipe of ``data_gen_scripts/generate_manipspace.py`` (OGBench, Park et al. 2024, arXiv 2410.20092):
+
+* env ``gymnasium.make(env, terminate_at_goal=False, mode="data_collection", max_episode_steps=1001)``;
+* the non-Markovian plan oracle (``CubePlanOracle`` for cubes) with ``noise=0.1, noise_smoothing=0.5``;
+* when the oracle finishes a sub-task, ``env.unwrapped.set_new_target(p_stack)`` picks the next one;
+* actions clipped to [-1, 1]; rows store the observation *before* the action, the action, ``terminals`` (the
+  trajectory end at row 1001) and ``qpos``/``qvel`` before the action (``info["prev_qpos"]``), which OGBench's
+  single-task relabelling needs;
+* ``num_episodes`` training episodes go to ``{name}.npz`` and ``num_episodes // 10`` more to ``{name}-val.npz``.
+
+One deliberate difference: the official script never seeds its generators, so its files are not reproducible.
+Here episode ``i`` draws everything (env reset and oracle noise) from ``SeedSequence([seed, i])``, so a build is
+deterministic given ``--seed`` whatever ``--workers`` is, and an interrupted build resumes shard by shard.
+The result is statistically, not bitwise, the official dataset; every consumer records ``rebuilt: true``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+SHARD_EPISODES = 10  # resume granularity: ~10k env steps, ~15 s on one core
+
+
+@dataclass(frozen=True)
+class ManipRecipe:
+    """The generation recipe of one OGBench manipulation play dataset (``commands.sh``)."""
+
+    env_name: str
+    oracle: str
+    num_episodes: int = 1000
+    max_episode_steps: int = 1001
+    noise: float = 0.1
+    noise_smoothing: float = 0.5
+    p_stack: float = 0.0  # per-episode stacking probability (cube-single never stacks)
+
+
+RECIPES: dict[str, ManipRecipe] = {
+    "cube-single-play-v0": ManipRecipe(env_name="cube-single-v0", oracle="cube"),
+}
+
+
+def _make_oracle(recipe: ManipRecipe, env):
+    from ogbench.manipspace.oracles.plan.cube_plan import CubePlanOracle
+
+    if recipe.oracle == "cube":
+        return CubePlanOracle(env=env, noise=recipe.noise, noise_smoothing=recipe.noise_smoothing)
+    raise ValueError(f"no oracle named {recipe.oracle!r}")
+
+
+def generate_episode(env, recipe: ManipRecipe, seed: int, index: int) -> dict[str, np.ndarray]:
+    """Roll the plan oracle for one episode; all randomness comes from ``SeedSequence([seed, index])``."""
+    env_seed, oracle_seed = np.random.SeedSequence([seed, index]).generate_state(2)
+    # OGBench's oracles draw keyframe jitter and plan noise from the global NumPy generator.
+    np.random.seed(int(oracle_seed))
+    oracle = _make_oracle(recipe, env)
+    ob, info = env.reset(seed=int(env_seed))
+    oracle.reset(ob, info)
+
+    rows: dict[str, list] = {"observations": [], "actions": [], "terminals": [], "qpos": [], "qvel": []}
+    has_buttons = "prev_button_states" in info
+    if has_buttons:
+        rows["button_states"] = []
+    for step in range(recipe.max_episode_steps):
+        if oracle.done:
+            ob, info = env.unwrapped.set_new_target(p_stack=recipe.p_stack)
+            oracle.reset(ob, info)
+        action = np.clip(oracle.select_action(ob, info), -1.0, 1.0)
+        next_ob, _, terminated, truncated, info = env.step(action)
+        rows["observations"].append(ob)
+        rows["actions"].append(action)
+        rows["terminals"].append(terminated or truncated or step == recipe.max_episode_steps - 1)
+        rows["qpos"].append(info["prev_qpos"])
+        rows["qvel"].append(info["prev_qvel"])
+        if has_buttons:
+            rows["button_states"].append(info["prev_button_states"])
+        ob = next_ob
+    dtypes = {"terminals": bool, "button_states": np.int64}
+    return {k: np.asarray(v, dtype=dtypes.get(k, np.float32)) for k, v in rows.items()}
+
+
+def _build_shard(job: tuple[str, ManipRecipe, int, int, int, str]) -> int:
+    name, recipe, seed, first, last, shard_path = job
+    import gymnasium
+    import ogbench  # noqa: F401  (registers the envs)
+
+    env = gymnasium.make(
+        recipe.env_name,
+        terminate_at_goal=False,
+        mode="data_collection",
+        max_episode_steps=recipe.max_episode_steps,
+    )
+    episodes = [generate_episode(env, recipe, seed, i) for i in range(first, last)]
+    env.close()
+    shard = {k: np.concatenate([e[k] for e in episodes]) for k in episodes[0]}
+    tmp = shard_path + ".tmp.npz"
+    np.savez(tmp, **shard)
+    os.replace(tmp, shard_path)
+    return last - first
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("ogbench", "mujoco", "gymnasium", "numpy", "scipy"):
+        out[pkg] = version(pkg)
+    return out
+
+
+def build(
+    name: str,
+    dataset_dir: str | os.PathLike,
+    num_episodes: int | None = None,
+    workers: int = 1,
+    seed: int = 0,
+    progress: bool = True,
+) -> Path:
+    """Build ``{name}.npz`` and ``{name}-val.npz`` in ``dataset_dir``; return the manifest path.
+
+    Resumable: finished shards are kept in ``{dataset_dir}/.build-{name}-seed{seed}-n{episodes}/`` and skipped.
+    """
+    if name not in RECIPES:
+        raise KeyError(f"no local recipe for OGBench dataset {name!r}; buildable: {sorted(RECIPES)}")
+    recipe = RECIPES[name]
+    n_train = recipe.num_episodes if num_episodes is None else int(num_episodes)
+    if n_train < 1:
+        raise ValueError("num_episodes must be >= 1")
+    n_val = max(1, n_train // 10)  # ogbench's loader crashes on an empty val file
+    total = n_train + n_val
+    dataset_dir = Path(dataset_dir).expanduser()
+    work = dataset_dir / f".build-{name}-seed{seed}-n{n_train}"
+    work.mkdir(parents=True, exist_ok=True)
+
+    jobs = []
+    for first in range(0, total, SHARD_EPISODES):
+        last = min(first + SHARD_EPISODES, total)
+        path = work / f"episodes-{first:06d}-{last:06d}.npz"
+        jobs.append((name, recipe, seed, first, last, str(path)))
+    todo = [j for j in jobs if not Path(j[-1]).exists()]
+
+    # Wall time accumulates over resumed runs (written after every shard, so a kill loses at most one shard's).
+    elapsed_file = work / "elapsed_seconds"
+    elapsed = float(elapsed_file.read_text()) if elapsed_file.exists() else 0.0
+    started = time.time()
+
+    def record(done: int) -> None:
+        bar.update(done)
+        elapsed_file.write_text(f"{elapsed + time.time() - started:.1f}")
+
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, initial=total - sum(j[4] - j[3] for j in todo), unit="ep", disable=not progress,
+              desc=f"building {name}") as bar:
+        if workers > 1 and len(todo) > 1:
+            with mp.get_context("spawn").Pool(workers) as pool:
+                for done in pool.imap_unordered(_build_shard, todo):
+                    record(done)
+        else:
+            for job in todo:
+                record(_build_shard(job))
+    build_seconds = elapsed + time.time() - started
+
+    shards = [dict(np.load(j[-1])) for j in jobs]
+    full = {k: np.concatenate([s[k] for s in shards]) for k in shards[0]}
+    split = n_train * recipe.max_episode_steps
+    files = {}
+    for suffix, rows in (("", slice(0, split)), ("-val", slice(split, None))):
+        out = dataset_dir / f"{name}{suffix}.npz"
+        tmp = dataset_dir / f".{name}{suffix}.tmp.npz"
+        np.savez_compressed(tmp, **{k: v[rows] for k, v in full.items()})
+        os.replace(tmp, out)
+        files[out.name] = {"sha256": _sha256(out), "bytes": out.stat().st_size, "rows": int(full["actions"][rows].shape[0])}
+
+    manifest = {
+        "dataset": name,
+        "source": "genzoo local rebuild (ogbench generate_manipspace.py recipe)",
+        "rebuilt": True,
+        "recipe": asdict(recipe) | {"dataset_type": "play", "val_episodes": n_val},
+        "episodes": n_train,
+        "seed": seed,
+        "workers": workers,
+        "build_seconds": round(build_seconds, 1),
+        "versions": _versions(),
+        "files": files,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    path = manifest_path(dataset_dir, name)
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.rmtree(work)
+    return path
+
+
+def manifest_path(dataset_dir: str | os.PathLike, name: str) -> Path:
+    return Path(dataset_dir).expanduser() / f"{name}.manifest.json"

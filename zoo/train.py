@@ -1,0 +1,261 @@
+"""Resumable training runs: ``genzoo train <method> <task> --steps N --seed S --out DIR``.
+
+A run folder holds:
+
+* ``run.json``: what was asked (method, task, seed, hyperparameters) and the wall time of every segment;
+* ``checkpoint/``: the latest ``model.safetensors`` + ``config.json`` + ``training_state.safetensors``, written
+  every ``checkpoint_every`` gradient steps (a new folder is written beside the old one, then swapped in);
+* ``logs/progress-<step>.csv``: the SB3 logger's CSV of each segment, merged into ``training_log.csv``;
+* ``model/``: the final published checkpoint (no training state) and its ``results.json``.
+
+Rerunning the same command after a kill resumes from the last checkpoint, and an fp32 run resumed this way ends
+with the same weights as an uninterrupted one (targets, optimiser moments, RNG state and counters are restored).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import sys
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import CSVOutputFormat, HumanOutputFormat, Logger
+
+HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
+CHECKPOINT, MODEL = "checkpoint", "model"
+
+
+def genzoo_version() -> str:
+    try:
+        return version("genzoo")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def hyperparams(method: str, task_id: str, budget: str = "zoo") -> dict[str, Any]:
+    """Constructor overrides for ``method`` on ``task_id``: the task family's entries, then the budget's widths.
+
+    ``budget="zoo"`` applies the zoo's standard budget (4×256 MLPs, ../DESIGN.md); ``"paper"`` keeps the paper's sizes.
+    """
+    from evaluation import tasks
+
+    path = HYPERPARAMS_DIR / f"{method.lower()}.yaml"
+    if not path.is_file():
+        raise KeyError(f"no hyperparameter file for method {method!r} ({path})")
+    table = yaml.safe_load(path.read_text()) or {}
+    task = tasks.get(task_id)
+    out: dict[str, Any] = dict(table.get("families", {}).get(task.family) or {})
+    out.update(table.get("tasks", {}).get(task_id) or {})
+    if budget == "zoo":
+        out.update(table.get("zoo_budget") or {})
+    elif budget != "paper":
+        raise ValueError(f"budget must be 'zoo' or 'paper', got {budget!r}")
+    return out
+
+
+class _Checkpointer(BaseCallback):
+    """Writes the run's checkpoint every ``every`` gradient steps (after that step's update)."""
+
+    def __init__(self, run: Run, every: int) -> None:
+        super().__init__()
+        self.run, self.every = run, every
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps % self.every == 0:
+            self.run.checkpoint()
+        return True
+
+
+class Run:
+    """One training run folder (see the module docstring)."""
+
+    def __init__(self, out: str | Path) -> None:
+        self.out = Path(out)
+        self.meta_path = self.out / "run.json"
+        self.meta: dict[str, Any] = json.loads(self.meta_path.read_text()) if self.meta_path.is_file() else {}
+        self.agent: Any = None
+        self._segment_start = 0.0
+
+    # -------------------------------------------------------------- checkpoint files
+    def latest_checkpoint(self) -> Path | None:
+        """The newest complete checkpoint folder (tolerates a kill in the middle of a swap)."""
+        for name in (CHECKPOINT, f"{CHECKPOINT}-new", f"{CHECKPOINT}-old"):
+            d = self.out / name
+            if all((d / f).is_file() for f in ("model.safetensors", "config.json", "training_state.safetensors")):
+                return d
+        return None
+
+    def checkpoint(self) -> None:
+        new, cur, old = (self.out / f"{CHECKPOINT}{s}" for s in ("-new", "", "-old"))
+        shutil.rmtree(new, ignore_errors=True)
+        self.agent.save(new, **self.config_extras())
+        self.agent.save_training_state(new)
+        self._record_segment()
+        if cur.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            cur.rename(old)
+        new.rename(cur)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def _record_segment(self) -> None:
+        seg = self.meta["segments"][-1]
+        seg["end"] = int(self.agent.num_timesteps)
+        seg["wall_s"] = round(time.time() - self._segment_start, 1)
+        self.meta_path.write_text(json.dumps(self.meta, indent=2) + "\n")
+
+    def wall_time(self) -> float:
+        return float(sum(s.get("wall_s", 0.0) for s in self.meta.get("segments", [])))
+
+    def config_extras(self) -> dict[str, Any]:
+        from evaluation import tasks
+
+        task = tasks.get(self.meta["task"])
+        return {
+            "task": task.task_id,
+            "env_id": task.env_id,
+            "dataset": self.agent.offline_dataset_info or None,
+            "training": {
+                "steps": int(self.agent.num_timesteps),
+                "seed": self.meta["seed"],
+                "wall_time_s": round(self.wall_time(), 1),
+                "genzoo_version": genzoo_version(),
+                "torch_version": torch.__version__,
+                "precision": self.agent.precision,
+                "threads": torch.get_num_threads(),
+                "budget": self.meta["budget"],
+                "base_model": None,
+            },
+        }
+
+    # -------------------------------------------------------------- logs
+    def merge_logs(self) -> Path:
+        """Concatenate the segments' CSVs into ``training_log.csv``, dropping rows a resumed segment redid."""
+        segments = sorted((self.out / "logs").glob("progress-*.csv"), key=lambda p: int(p.stem.split("-")[1]))
+        rows: list[dict[str, str]] = []
+        fields: list[str] = []
+        for i, path in enumerate(segments):
+            stop = int(segments[i + 1].stem.split("-")[1]) if i + 1 < len(segments) else None
+            with open(path, newline="") as f:
+                for row in csv.DictReader(f):
+                    step = row.get("time/gradient_steps") or ""
+                    if stop is not None and step and int(float(step)) > stop:
+                        continue
+                    rows.append(row)
+                    fields += [k for k in row if k not in fields]
+        out = self.out / "training_log.csv"
+        with open(out, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+        return out
+
+
+def train(
+    method: str,
+    task_id: str,
+    steps: int,
+    seed: int,
+    out: str | Path,
+    precision: str = "fp32",
+    budget: str = "zoo",
+    overrides: dict[str, Any] | None = None,
+    checkpoint_every: int = 10_000,
+    log_interval: int = 1_000,
+    eval_episodes: int | None = 0,
+    n_threads: int | None = 1,
+    dataset_dir: str | Path | None = None,
+    device: str = "auto",
+    progress_bar: bool = True,
+    verbose: int = 0,
+    callback: BaseCallback | None = None,
+) -> Any:
+    """Train (or resume) ``method`` on ``task_id`` for ``steps`` gradient steps in the run folder ``out``.
+
+    Returns the trained agent. ``eval_episodes``: 0 skips evaluation, None uses the task's protocol.
+    """
+    from agents import ALGOS
+    from evaluation import tasks
+    from zoo import datasets
+
+    algo_name = {k.lower(): k for k in ALGOS}.get(method.lower())
+    if algo_name is None:
+        raise KeyError(f"unknown method {method!r}; known: {', '.join(sorted(ALGOS))}")
+    task = tasks.get(task_id)
+    if log_interval and checkpoint_every % log_interval:
+        raise ValueError("checkpoint_every must be a multiple of log_interval")
+    if n_threads is not None:
+        torch.set_num_threads(n_threads)
+    kwargs = {**hyperparams(algo_name, task_id, budget), **(overrides or {})}
+    run = Run(out)
+    asked = {"method": algo_name, "task": task.task_id, "seed": seed, "precision": precision, "budget": budget,
+             "hyperparams": kwargs}
+    if run.meta:
+        differs = {k: (run.meta.get(k), v) for k, v in asked.items() if run.meta.get(k) != v}
+        if differs:
+            raise ValueError(f"{out} holds a run with other settings {differs}; use another --out")
+    else:
+        run.meta = {**asked, "segments": []}
+    run.out.mkdir(parents=True, exist_ok=True)
+
+    dataset = datasets.load(task.dataset_id, dataset_dir)
+    ckpt = run.latest_checkpoint()
+    cls = ALGOS[algo_name]
+    if ckpt is not None:
+        agent = cls.load(ckpt, device=device, training_state=True, n_threads=n_threads)
+    else:
+        agent = cls(env=None, observation_space=dataset.observation_space, action_space=dataset.action_space,
+                    seed=seed, precision=precision, device=device, n_threads=n_threads, **kwargs)
+    run.agent = agent
+    start = int(agent.num_timesteps)
+    (run.out / "logs").mkdir(exist_ok=True)
+    # One CSV per segment (SB3's CSV writer truncates its file), merged at the end.
+    outputs = [CSVOutputFormat(str(run.out / "logs" / f"progress-{start}.csv"))]
+    if verbose:
+        outputs.append(HumanOutputFormat(sys.stdout))
+    agent.set_logger(Logger(str(run.out / "logs"), outputs))
+
+    run.meta["segments"].append({"start": start, "end": start, "wall_s": 0.0})
+    run._segment_start = time.time()
+    if start < steps:
+        callbacks = [_Checkpointer(run, checkpoint_every)] + ([callback] if callback is not None else [])
+        agent.learn_offline(dataset, steps - start, callback=callbacks, log_interval=log_interval,
+                            progress_bar=progress_bar, reset_num_timesteps=False)
+        if agent.num_timesteps % checkpoint_every:
+            run.checkpoint()
+    run._record_segment()
+    agent.logger.close()
+    run.merge_logs()
+
+    final = run.out / MODEL
+    shutil.rmtree(final, ignore_errors=True)
+    agent.save(final, **run.config_extras())
+    shutil.copy(run.out / "training_log.csv", final / "training_log.csv")
+    if eval_episodes != 0:
+        evaluate_run(final, episodes=eval_episodes)
+    return agent
+
+
+def evaluate_run(model_dir: str | Path, episodes: int | None = None, device: str = "auto",
+                 progress_bar: bool = True) -> dict[str, Any]:
+    """Evaluate a checkpoint on its task with the task's protocol and write ``results.json`` beside it."""
+    import zoo
+    from evaluation import evaluate, tasks
+
+    agent = zoo.load(model_dir, device=device)
+    config = agent.config
+    if not config.get("task"):
+        raise ValueError(f"{model_dir}/config.json names no task; evaluate it with evaluation.evaluate(agent, task_id)")
+    task = tasks.get(config["task"])
+    t0 = time.time()
+    result = evaluate(agent, task.task_id, n_episodes=episodes, progress_bar=progress_bar)
+    result["eval_wall_time_s"] = round(time.time() - t0, 1)
+    result["checkpoint"] = {"algo": config["algo"], "training": config.get("training"), "dataset": config.get("dataset")}
+    Path(model_dir, "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
