@@ -1,0 +1,85 @@
+import json
+import urllib.request
+
+import numpy as np
+import pytest
+
+from zoo import datasets
+from zoo.datasets import ogbench_build
+
+
+def test_built_files_load_through_ogbench_unchanged(tiny_ogbench_dir, monkeypatch):
+    import ogbench
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("ogbench tried to download")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    env, train, val = ogbench.make_env_and_datasets("cube-single-play-singletask-task1-v0",
+                                                    dataset_dir=str(tiny_ogbench_dir))
+    assert train["observations"].shape == (2000, 28) and train["observations"].dtype == np.float32
+    assert train["actions"].shape == (2000, 5) and np.abs(train["actions"]).max() <= 1.0
+    assert val["observations"].shape == (1000, 28)
+    assert set(np.unique(train["rewards"])) <= {-1.0, 0.0}
+    raw = np.load(tiny_ogbench_dir / "cube-single-play-v0.npz")
+    assert raw["terminals"].sum() == 2 and raw["terminals"][1000] and raw["qpos"].shape == (2002, 21)
+
+
+def test_manifest_records_recipe_versions_and_hashes(tiny_ogbench_dir):
+    m = json.loads(ogbench_build.manifest_path(tiny_ogbench_dir, "cube-single-play-v0").read_text())
+    assert m["rebuilt"] and m["seed"] == 0 and m["episodes"] == 2
+    assert m["recipe"]["noise"] == 0.1 and m["recipe"]["noise_smoothing"] == 0.5
+    assert m["recipe"]["max_episode_steps"] == 1001
+    assert {"ogbench", "mujoco", "numpy"} <= set(m["versions"])
+    path = tiny_ogbench_dir / "cube-single-play-v0.npz"
+    assert m["files"]["cube-single-play-v0.npz"]["sha256"] == ogbench_build._sha256(path)
+
+
+def test_build_is_deterministic_whatever_the_workers(tmp_path, tiny_ogbench_dir):
+    ogbench_build.build("cube-single-play-v0", tmp_path, num_episodes=2, workers=2, seed=0, progress=False)
+    a = np.load(tiny_ogbench_dir / "cube-single-play-v0.npz")
+    b = np.load(tmp_path / "cube-single-play-v0.npz")
+    for key in a.files:
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_build_resumes_from_finished_shards(tmp_path, monkeypatch):
+    calls = []
+    real = ogbench_build._build_shard
+    monkeypatch.setattr(ogbench_build, "SHARD_EPISODES", 1)
+
+    def counting(job):
+        calls.append(job[3])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed after the first shard
+        return real(job)
+
+    monkeypatch.setattr(ogbench_build, "_build_shard", counting)
+    with pytest.raises(KeyboardInterrupt):
+        ogbench_build.build("cube-single-play-v0", tmp_path, num_episodes=2, workers=1, progress=False)
+    resumed = []
+    monkeypatch.setattr(ogbench_build, "_build_shard", lambda job: resumed.append(job[3]) or real(job))
+    ogbench_build.build("cube-single-play-v0", tmp_path, num_episodes=2, workers=1, progress=False)
+    assert resumed == [1, 2]  # episode 0's shard was kept
+    assert (tmp_path / "cube-single-play-v0.npz").is_file()
+
+
+def test_load_returns_the_design_dataset(tiny_dataset):
+    ds = tiny_dataset
+    assert len(ds) == 2000 and ds.observation_space.shape == (28,) and ds.action_space.shape == (5,)
+    assert ds.env_id == "cube-single-singletask-task1-v0"
+    assert ds.info["rebuilt"] is True and len(ds.info["sha256"]) == 64
+    assert ds.timeouts.sum() == 2  # trajectory ends, not terminals
+    np.testing.assert_array_equal(ds.masks, 1.0 - ds.terminals)
+
+
+def test_missing_dataset_names_the_build_command(tmp_path):
+    with pytest.raises(datasets.DatasetMissingError, match="genzoo data build cube-single-play-v0"):
+        datasets.load("cube-single-play-singletask-task1-v0", tmp_path)
+
+
+def test_from_arrays_validates_shapes():
+    with pytest.raises(ValueError, match="rows"):
+        datasets.Dataset.from_arrays(np.zeros((5, 3)), np.zeros((4, 2)), np.zeros(5), np.zeros((5, 3)), np.zeros(5))
+    ds = datasets.Dataset.from_arrays(np.zeros((5, 3)), np.zeros((5, 2)), np.zeros(5), np.zeros((5, 3)), np.zeros(5))
+    assert ds.timeouts[-1] == 1 and ds.observations.dtype == np.float32

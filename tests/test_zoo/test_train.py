@@ -1,0 +1,80 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+
+import zoo
+from hub import read_tensors
+from zoo.train import train
+
+FAST = dict(overrides={"actor_hidden_dims": [64, 64], "value_hidden_dims": [64, 64], "batch_size": 64},
+            progress_bar=False, log_interval=50)
+
+
+def test_end_to_end_tiny_run(tmp_path, tiny_ogbench_dir):
+    """tiny built dataset -> a few hundred steps -> save -> load -> eval, well under two minutes."""
+    out = tmp_path / "run"
+    agent = train("fql", "ogbench/cube-single-task1", steps=300, seed=0, out=out, checkpoint_every=100,
+                  eval_episodes=3, dataset_dir=tiny_ogbench_dir, **FAST)
+    model = out / "model"
+    results = json.loads((model / "results.json").read_text())
+    assert results["protocol"]["seeds"] == [0, 1, 2] and len(results["episodes"]) == 3
+    assert {"seed", "return", "success", "length"} <= set(results["episodes"][0])
+    assert 0.0 <= results["aggregate"]["mean"] <= 100.0
+    config = json.loads((model / "config.json").read_text())
+    assert config["algo"] == "FQL" and config["task"] == "ogbench/cube-single-task1"
+    assert config["dataset"]["rebuilt"] is True and config["training"]["steps"] == 300
+    assert config["algo_kwargs"]["alpha"] == 300.0  # the cube-single override from zoo/hyperparams/fql.yaml
+    loaded = zoo.load(model)
+    obs = np.zeros((4, 28), np.float32)
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], agent.predict(obs, deterministic=True)[0])
+    log = (out / "training_log.csv").read_text().splitlines()
+    assert len(log) == 1 + 300 // 50
+
+
+class _Kill(BaseCallback):
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps == self.at:
+            raise KeyboardInterrupt("killed")
+        return True
+
+
+def test_killed_run_resumes_to_identical_weights(tmp_path, tiny_ogbench_dir):
+    common = dict(steps=200, seed=0, checkpoint_every=100, eval_episodes=0, dataset_dir=tiny_ogbench_dir, **FAST)
+    train("fql", "ogbench/cube-single-task1", out=tmp_path / "straight", **common)
+    with pytest.raises(KeyboardInterrupt):
+        train("fql", "ogbench/cube-single-task1", out=tmp_path / "killed", callback=_Kill(150), **common)
+    torch.manual_seed(123)  # the resumed run must not depend on the RNG state of the process
+    train("fql", "ogbench/cube-single-task1", out=tmp_path / "killed", **common)
+    for name in ("model.safetensors", "training_state.safetensors"):
+        folder = "model" if name == "model.safetensors" else "checkpoint"
+        a = read_tensors(tmp_path / "straight" / folder / name)
+        b = read_tensors(tmp_path / "killed" / folder / name)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), k
+    meta = json.loads((tmp_path / "killed" / "run.json").read_text())
+    assert [s["start"] for s in meta["segments"]] == [0, 100]
+    log = (tmp_path / "killed" / "training_log.csv").read_text().splitlines()
+    steps = [int(float(r.split(",")[list(log[0].split(",")).index("time/gradient_steps")])) for r in log[1:]]
+    assert steps == [50, 100, 150, 200]
+
+
+def test_resume_refuses_other_settings(tmp_path, tiny_ogbench_dir):
+    common = dict(steps=50, checkpoint_every=50, eval_episodes=0, dataset_dir=tiny_ogbench_dir, **FAST)
+    train("fql", "ogbench/cube-single-task1", seed=0, out=tmp_path / "r", **common)
+    with pytest.raises(ValueError, match="other settings"):
+        train("fql", "ogbench/cube-single-task1", seed=1, out=tmp_path / "r", **common)
+
+
+def test_unknown_method_and_task(tmp_path):
+    with pytest.raises(KeyError, match="unknown method"):
+        train("nope", "ogbench/cube-single-task1", steps=1, seed=0, out=tmp_path)
+    with pytest.raises(KeyError, match="known tasks"):
+        train("fql", "ogbench/cube-single-task9", steps=1, seed=0, out=tmp_path)
