@@ -1,0 +1,36 @@
+import json
+import subprocess
+import sys
+
+from zoo.cli import main
+
+
+def test_data_list_names_build_command(tmp_path, capsys):
+    assert main(["data", "list", "--dataset-dir", str(tmp_path)]) == 0
+    assert "genzoo data build cube-single-play-v0" in capsys.readouterr().out
+
+
+def test_bad_input_is_a_message_not_a_traceback(tmp_path, capsys):
+    assert main(["train", "fql", "ogbench/nope", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown task id" in err and "Traceback" not in err
+    assert main(["train", "fql", "ogbench/cube-single-task1", "--out", str(tmp_path / "r"),
+                 "--dataset-dir", str(tmp_path / "empty")]) == 2
+    assert "genzoo data build cube-single-play-v0" in capsys.readouterr().err
+
+
+def test_train_eval_and_verify_through_the_cli(tmp_path, tiny_ogbench_dir, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "fql", "ogbench/cube-single-task1", "--steps", "20", "--out", str(out), "--no-progress",
+                 "--dataset-dir", str(tiny_ogbench_dir), "--eval-episodes", "0", "--checkpoint-every", "10",
+                 "--log-interval", "10", "--set", "actor_hidden_dims=[16]", "--set", "value_hidden_dims=[16]"]) == 0
+    assert main(["eval", str(out / "model"), "--episodes", "2", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "success rate (%)" in text and "95% CI" in text
+    assert json.loads((out / "model" / "results.json").read_text())["protocol"]["episodes"] == 2
+    assert main(["data", "verify", "--dataset-dir", str(tiny_ogbench_dir)]) == 0
+
+
+def test_python_dash_m_zoo():
+    r = subprocess.run([sys.executable, "-m", "zoo", "--help"], capture_output=True, text=True, check=True)
+    assert "train" in r.stdout and "data" in r.stdout
