@@ -186,11 +186,16 @@ class FQL(GenerativeAgent):
             "q_loss": q_loss.detach(),
         }
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One step of ``critic_loss + actor_loss`` under FQL's single Adam, then the critic's Polyak update."""
+    def total_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``critic_loss + actor_loss``: the networks' parameter sets are disjoint, so one Adam serves both."""
         with self.autocast():
             critic_loss, critic_info = self.critic_loss(batch)
             actor_loss, actor_info = self.actor_loss(batch)
-        self.optimize(critic_loss + actor_loss, self.optimizers["all"])
+        return critic_loss + actor_loss, critic_info | actor_info
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One step of FQL's single Adam on the total loss, then the critic's Polyak update."""
+        loss, info = self.compiled(self.total_loss)(batch)
+        self.optimize(loss, self.optimizers["all"])
         self.update_targets()
-        return critic_info | actor_info
+        return info

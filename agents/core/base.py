@@ -119,6 +119,8 @@ class GenerativeAgent(OffPolicyAlgorithm):
         action_horizon: actions per chunk ``H`` (1: no chunking).
         precision: ``"fp32"`` or ``"bf16"`` (autocast of forward passes; weights, optimiser state and losses stay fp32).
         normalize_observations: standardise observations with dataset statistics (saved with the weights).
+        compile: run the method's loss through ``torch.compile`` (fuses the elementwise work around the matmuls;
+            the first steps pay a one-off compilation of about a minute on a CPU).
         observation_space, action_space: required when ``env`` is None.
         n_threads: ``torch.set_num_threads`` value; None leaves torch's setting alone.
         tensorboard_log, verbose, device, seed: as in SB3.
@@ -144,6 +146,7 @@ class GenerativeAgent(OffPolicyAlgorithm):
         action_horizon: int = 1,
         precision: str = "fp32",
         normalize_observations: bool = False,
+        compile: bool = False,
         observation_space: spaces.Box | None = None,
         action_space: spaces.Box | None = None,
         n_threads: int | None = None,
@@ -191,6 +194,8 @@ class GenerativeAgent(OffPolicyAlgorithm):
         self.action_horizon = action_horizon
         self.precision = precision
         self.normalize_observations = normalize_observations
+        self.compile = compile
+        self._compiled: dict[str, Any] = {}
         self.n_threads = n_threads
         self.offline_dataset_info: dict[str, Any] = {}
         self._predict_state: tuple[np.ndarray, np.ndarray] | None = None
@@ -245,6 +250,15 @@ class GenerativeAgent(OffPolicyAlgorithm):
         return contextlib.nullcontext()
 
     # ------------------------------------------------------------------ training step
+    def compiled(self, fn: Any) -> Any:
+        """``fn`` through ``torch.compile`` when ``compile=True`` (compiled once per bound method), else ``fn``."""
+        if not self.compile:
+            return fn
+        key = getattr(fn, "__name__", repr(fn))
+        if key not in self._compiled:
+            self._compiled[key] = torch.compile(fn)
+        return self._compiled[key]
+
     @abstractmethod
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One gradient step of the method on ``batch``; returns detached scalar tensors to log."""
@@ -465,7 +479,7 @@ class GenerativeAgent(OffPolicyAlgorithm):
                 if name not in _NOT_ALGO_KWARGS and name not in kwargs and name != "policy_kwargs":
                     kwargs[name] = getattr(self, name)
         for name in ("learning_rate", "buffer_size", "learning_starts", "batch_size", "tau", "gamma", "gradient_steps",
-                     "online_fraction", "action_horizon", "precision", "normalize_observations"):
+                     "online_fraction", "action_horizon", "precision", "normalize_observations", "compile"):
             kwargs.setdefault(name, getattr(self, name))
         kwargs["train_freq"] = int(self.train_freq.frequency) if hasattr(self.train_freq, "frequency") else self.train_freq
         json.dumps(kwargs)  # fail here, not in save(), if a kwarg is not JSON
