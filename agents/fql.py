@@ -94,6 +94,24 @@ class FQL(GenerativeAgent):
 
     policy_aliases: ClassVar[dict[str, type]] = {"MlpPolicy": FQLPolicy}
     policy: FQLPolicy
+    paper: ClassVar[dict[str, str]] = {
+        "short": "Park, Li & Levine, ICML 2025",
+        "title": "Flow Q-Learning",
+        "arxiv": "2502.02538",
+        "setting": "1M gradient steps, 4x512 MLPs, 8 seeds, mean of the evaluations at 800K/900K/1M steps",
+        "bibtex": "@inproceedings{park2025flow,\n  title={Flow Q-Learning},\n  author={Park, Seohong and Li, Qiyang and "
+                  "Levine, Sergey},\n  booktitle={International Conference on Machine Learning (ICML)},\n  year={2025}\n}",
+    }
+    paper_setting: ClassVar[dict[str, Any]] = {
+        "algo_kwargs": {"actor_hidden_dims": [512] * 4, "value_hidden_dims": [512] * 4, "batch_size": 256,
+                        "learning_rate": 3e-4, "flow_steps": 10},
+        "steps": 1_000_000,
+        "seeds": 8,
+        "checkpoint": "mean of the evaluations at 800K, 900K and 1M steps",
+    }
+    implementation_notes: ClassVar[list[str]] = [
+        "exact (erf) GELU instead of the tanh approximation of the JAX code (they differ by < 1e-3)",
+    ]
 
     def __init__(
         self,

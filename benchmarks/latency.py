@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import sys
 
+import harness
 import numpy as np
 import torch
-
-import harness
 from reference import naive_mlp
 from throughput import ACT_DIM, OBS_DIM, make_fql
 

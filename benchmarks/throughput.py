@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import sys
 
+import harness
 import numpy as np
 import torch
 from gymnasium import spaces
-
-import harness
 from reference import NaiveFQL
 
 OBS_DIM, ACT_DIM, BATCH, ROWS = 28, 5, 256, 100_000

@@ -97,5 +97,6 @@ def evaluate(
         },
         "aggregate": metrics.summarize(scores, scale=100.0 if task.metric == "success" else 1.0),
         "latency_ms_per_action": float(np.mean([r["latency_ms"] for r in records])),
+        "paper_scores": dict(task.paper_scores),
         "episodes": records,
     }

@@ -3,6 +3,7 @@
 This floor knows no agent class; ``agents`` and ``zoo`` build on it.
 """
 
+from hub.card import card_data, render_card
 from hub.files import (
     CONFIG_FILE,
     FORMAT_VERSION,
@@ -16,9 +17,15 @@ from hub.files import (
     space_to_json,
     write_checkpoint,
 )
-from hub.resolve import bundled_ids, repo_id, resolve
+from hub.resolve import REPO_FILES, bundled_ids, bundled_path, is_repo_id, push_folder, repo_id, resolve
 
 __all__ = [
+    "REPO_FILES",
+    "bundled_path",
+    "card_data",
+    "is_repo_id",
+    "push_folder",
+    "render_card",
     "CONFIG_FILE",
     "FORMAT_VERSION",
     "TRAINING_STATE_FILE",

@@ -1,20 +1,27 @@
-"""Resolve a repo id or a directory to a local checkpoint directory.
+"""Resolve a repo id or a directory to a local checkpoint directory, and push a folder to the Hub.
 
-Order: an existing directory is used as is; a repo id ``{org}/{name}`` resolves to the bundled copy shipped in
-``zoo/checkpoints/{org}/{name}`` (found by path, so ``hub`` knows no agent class).
+Order for a repo id: one ``snapshot_download`` through the HF cache (honouring ``revision``, ``HF_HUB_OFFLINE`` and
+``local_files_only``); if the Hub cannot be reached and the cache has no copy, the bundled copy shipped in
+``zoo/checkpoints/{org}/{name}`` (found by path, so ``hub`` knows no agent class). A warning says which copy was used.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
 
-from hub.files import CheckpointError
+from hub.files import CONFIG_FILE, CheckpointError
+
+logger = logging.getLogger("genzoo.hub")
 
 DEFAULT_ORG = "genzoo"
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "zoo" / "checkpoints"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+# What a checkpoint repo holds; anything else in a repo (e.g. a pickle someone uploaded) is never downloaded.
+REPO_FILES = ["model.safetensors", "config.json", "README.md", "results.json", "training_log.csv", "training_log.png",
+              "replay.mp4"]
 
 
 def repo_id(algo: str, task: str, seed: int, variant: str | None = None, org: str = DEFAULT_ORG) -> str:
@@ -33,21 +40,54 @@ def bundled_ids() -> list[str]:
     """Repo ids of every bundled checkpoint."""
     if not BUNDLED_DIR.is_dir():
         return []
-    return sorted(f"{p.parent.parent.name}/{p.parent.name}" for p in BUNDLED_DIR.glob("*/*/config.json"))
+    return sorted(f"{p.parent.parent.name}/{p.parent.name}" for p in BUNDLED_DIR.glob(f"*/*/{CONFIG_FILE}"))
 
 
-def resolve(repo_or_dir: str | os.PathLike) -> Path:
-    """Return a local directory holding the checkpoint ``repo_or_dir``."""
+def is_repo_id(text: str) -> bool:
+    return bool(_REPO_ID.match(text))
+
+
+def resolve(repo_or_dir: str | os.PathLike, revision: str | None = None, local_files_only: bool = False) -> Path:
+    """Return a local directory holding the checkpoint ``repo_or_dir`` (see the module docstring)."""
     path = Path(repo_or_dir).expanduser()
     if path.exists():
         return path
     text = str(repo_or_dir)
-    if _REPO_ID.match(text):
-        local = bundled_path(text)
-        if (local / "config.json").is_file():
-            return local
-        raise CheckpointError(
-            f"{text!r} is not a bundled checkpoint and the Hub cannot be reached from here; "
-            f"bundled ids: {', '.join(bundled_ids()) or 'none'}"
-        )
-    raise CheckpointError(f"no checkpoint directory at {path} and {text!r} is not a repo id of the form org/name")
+    if not is_repo_id(text):
+        raise CheckpointError(f"no checkpoint directory at {path} and {text!r} is not a repo id of the form org/name")
+    from huggingface_hub import snapshot_download
+
+    try:
+        local = Path(snapshot_download(text, revision=revision, local_files_only=local_files_only,
+                                       allow_patterns=REPO_FILES, library_name="genzoo"))
+        logger.info("using %s from the Hugging Face cache at %s", text, local)
+        return local
+    except Exception as err:  # offline, unreachable, unknown repo: every failure falls back to the bundled copy
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    bundled = bundled_path(text)
+    if (bundled / CONFIG_FILE).is_file():
+        if revision is not None:
+            logger.warning("the bundled copy of %s has no revisions; ignoring revision=%r", text, revision)
+        logger.warning("Hub not reachable for %s (%s); using the bundled copy at %s", text, reason, bundled)
+        return bundled
+    raise CheckpointError(
+        f"{text!r} could not be downloaded ({reason}) and is not bundled with genzoo; "
+        f"bundled ids: {', '.join(bundled_ids()) or 'none'}"
+    )
+
+
+def push_folder(folder: str | os.PathLike, repo: str, commit_message: str | None = None, private: bool = False,
+                token: str | None = None, revision: str | None = None) -> str:
+    """Create ``repo`` if needed and upload the checkpoint files of ``folder`` in one commit; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    files = [f for f in REPO_FILES if (folder / f).is_file()]
+    missing = [f for f in ("model.safetensors", CONFIG_FILE, "README.md") if f not in files]
+    if missing:
+        raise CheckpointError(f"{folder} lacks {', '.join(missing)}: write it with save_pretrained first")
+    api = HfApi(token=token)
+    api.create_repo(repo, private=private, exist_ok=True)
+    info = api.upload_folder(repo_id=repo, folder_path=str(folder), allow_patterns=files, revision=revision,
+                             commit_message=commit_message or f"Upload {repo} with genzoo")
+    return str(info.commit_url)

@@ -2,6 +2,8 @@
 
     genzoo train fql ogbench/cube-single-task1 --steps 200000 --seed 0 --out runs/fql-cube1
     genzoo eval runs/fql-cube1/model --episodes 50
+    genzoo pull genzoo/fql-ogbench-cube-single-task1-seed0
+    genzoo push runs/fql-cube1/model --repo-id me/fql-cube1
     genzoo data build cube-single-play-v0 --workers 2
     genzoo data list | genzoo data verify
     genzoo list                       # bundled checkpoints with their scores
@@ -64,11 +66,50 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    import hub
+    from zoo.train import evaluate_checkpoint, evaluate_run
+
+    local = Path(args.checkpoint).expanduser().is_dir()
+    path = hub.resolve(args.checkpoint)
+    card = json.loads((path / "results.json").read_text()) if (path / "results.json").is_file() else None
+    if local and args.out is None:  # a run folder of the user's: record the results and refresh its card
+        result = evaluate_run(path, episodes=args.episodes, device=args.device, progress_bar=not args.no_progress)
+        where = path / "results.json"
+    else:  # a pulled or bundled checkpoint is read-only
+        result = evaluate_checkpoint(path, episodes=args.episodes, device=args.device, progress_bar=not args.no_progress)
+        where = Path(args.out) if args.out else None
+        if where is not None:
+            where.write_text(json.dumps(result, indent=2) + "\n")
+    _print_result(result)
+    if card is not None and not local:
+        c, ours = card["aggregate"], result["aggregate"]["mean"]
+        inside = c["ci_low"] <= ours <= c["ci_high"]
+        print(f"card: {c['mean']:.1f} (95% CI {c['ci_low']:.1f}-{c['ci_high']:.1f}); this evaluation "
+              f"{'reproduces it (inside the CI)' if inside else 'falls OUTSIDE the card CI'}")
+    if where is not None:
+        print(f"per-episode records: {where}")
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    import hub
+
+    path = hub.resolve(args.repo_id, revision=args.revision)
+    print(path)
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    import zoo
     from zoo.train import evaluate_run
 
-    result = evaluate_run(args.checkpoint, episodes=args.episodes, device=args.device, progress_bar=not args.no_progress)
-    _print_result(result)
-    print(f"per-episode records: {Path(args.checkpoint) / 'results.json'}")
+    checkpoint = Path(args.checkpoint)
+    if not (checkpoint / "results.json").is_file() or args.reevaluate:
+        evaluate_run(checkpoint, episodes=args.episodes, device="auto")
+    agent = zoo.load(checkpoint)
+    url = agent.push_to_hub(args.repo_id or agent.default_repo_id(), commit_message=args.message,
+                            private=args.private, revision=args.revision)
+    print(url)
     return 0
 
 
@@ -156,9 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-v", "--verbose", action="count", default=0)
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("eval", help="evaluate a checkpoint on its task; writes results.json beside it")
-    e.add_argument("checkpoint")
+    e = sub.add_parser("eval", help="evaluate a checkpoint (directory or repo id) on its task")
+    e.add_argument("checkpoint", help="a run's model folder (results.json and card updated) or a repo id")
     e.add_argument("--episodes", type=int, default=None)
+    e.add_argument("--out", default=None, help="write the per-episode records here")
     e.add_argument("--device", default="auto")
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=cmd_eval)
@@ -168,6 +210,21 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--episodes", type=int, default=None)
     d.add_argument("--device", default="auto")
     d.set_defaults(func=cmd_demo)
+
+    pl = sub.add_parser("pull", help="download a checkpoint into the HF cache (or find the bundled copy)")
+    pl.add_argument("repo_id")
+    pl.add_argument("--revision", default=None)
+    pl.set_defaults(func=cmd_pull)
+
+    ps = sub.add_parser("push", help="evaluate a checkpoint if needed, then upload it as a Hub repo")
+    ps.add_argument("checkpoint")
+    ps.add_argument("--repo-id", default=None, help="default: {org}/{algo}-{task}-seed{n}")
+    ps.add_argument("--message", default=None)
+    ps.add_argument("--private", action="store_true")
+    ps.add_argument("--revision", default=None)
+    ps.add_argument("--episodes", type=int, default=None)
+    ps.add_argument("--reevaluate", action="store_true")
+    ps.set_defaults(func=cmd_push)
 
     ls = sub.add_parser("list", help="the bundled checkpoints and their scores")
     ls.set_defaults(func=cmd_list)

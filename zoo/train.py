@@ -60,6 +60,15 @@ def hyperparams(method: str, task_id: str, budget: str = "zoo") -> dict[str, Any
     return out
 
 
+def _command(method: str, task: str, steps: int, seed: int, precision: str, budget: str,
+             overrides: dict[str, Any] | None) -> str:
+    """The ``genzoo train`` command line equivalent to a call of :func:`train`."""
+    cmd = f"genzoo train {method.lower()} {task} --steps {steps} --seed {seed} --precision {precision} --budget {budget}"
+    for k, v in (overrides or {}).items():
+        cmd += f" --set {k}={json.dumps(v, separators=(',', ':'))}"
+    return cmd
+
+
 class _Checkpointer(BaseCallback):
     """Writes the run's checkpoint every ``every`` gradient steps (after that step's update)."""
 
@@ -122,6 +131,9 @@ class Run:
             "env_id": task.env_id,
             "dataset": self.agent.offline_dataset_info or None,
             "training": {
+                "command": self.meta.get("command") or _command(
+                    self.meta["method"], self.meta["task"], int(self.agent.num_timesteps), self.meta["seed"],
+                    self.meta["precision"], self.meta["budget"], None),  # runs started before commands were recorded
                 "steps": int(self.agent.num_timesteps),
                 "seed": self.meta["seed"],
                 "wall_time_s": round(self.wall_time(), 1),
@@ -175,6 +187,7 @@ def train(
     progress_bar: bool = True,
     verbose: int = 0,
     callback: BaseCallback | None = None,
+    command: str | None = None,
 ) -> Any:
     """Train (or resume) ``method`` on ``task_id`` for ``steps`` gradient steps in the run folder ``out``.
 
@@ -201,7 +214,8 @@ def train(
         if differs:
             raise ValueError(f"{out} holds a run with other settings {differs}; use another --out")
     else:
-        run.meta = {**asked, "segments": []}
+        run.meta = {**asked, "segments": [], "command": command or _command(algo_name, task.task_id, steps, seed,
+                                                                           precision, budget, overrides)}
     run.out.mkdir(parents=True, exist_ok=True)
 
     dataset = datasets.load(task.dataset_id, dataset_dir)
@@ -235,27 +249,37 @@ def train(
 
     final = run.out / MODEL
     shutil.rmtree(final, ignore_errors=True)
-    agent.save(final, **run.config_extras())
+    extras = run.config_extras()
+    agent.save(final, **extras)
     shutil.copy(run.out / "training_log.csv", final / "training_log.csv")
-    if eval_episodes != 0:
-        evaluate_run(final, episodes=eval_episodes)
+    results = evaluate_checkpoint(final, episodes=eval_episodes, progress_bar=progress_bar) if eval_episodes != 0 else None
+    agent.save_pretrained(final, results=results, **extras)
     return agent
 
 
-def evaluate_run(model_dir: str | Path, episodes: int | None = None, device: str = "auto",
-                 progress_bar: bool = True) -> dict[str, Any]:
-    """Evaluate a checkpoint on its task with the task's protocol and write ``results.json`` beside it."""
+def evaluate_checkpoint(checkpoint: str | Path, episodes: int | None = None, device: str = "auto",
+                        progress_bar: bool = True) -> dict[str, Any]:
+    """Evaluate a checkpoint (directory or repo id) on its task with the task's protocol."""
     import zoo
     from evaluation import evaluate, tasks
 
-    agent = zoo.load(model_dir, device=device)
+    agent = zoo.load(checkpoint, device=device)
     config = agent.config
     if not config.get("task"):
-        raise ValueError(f"{model_dir}/config.json names no task; evaluate it with evaluation.evaluate(agent, task_id)")
+        raise ValueError(f"{checkpoint} names no task in config.json; use evaluation.evaluate(agent, task_id)")
     task = tasks.get(config["task"])
     t0 = time.time()
     result = evaluate(agent, task.task_id, n_episodes=episodes, progress_bar=progress_bar)
     result["eval_wall_time_s"] = round(time.time() - t0, 1)
     result["checkpoint"] = {"algo": config["algo"], "training": config.get("training"), "dataset": config.get("dataset")}
-    Path(model_dir, "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def evaluate_run(model_dir: str | Path, episodes: int | None = None, device: str = "auto",
+                 progress_bar: bool = True) -> dict[str, Any]:
+    """Evaluate a checkpoint directory and write ``results.json`` and the updated card beside it."""
+    import zoo
+
+    result = evaluate_checkpoint(model_dir, episodes, device, progress_bar)
+    zoo.load(model_dir, device=device).save_pretrained(model_dir, results=result)
     return result

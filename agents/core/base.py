@@ -24,6 +24,8 @@ import contextlib
 import inspect
 import json
 import os
+import shutil
+import tempfile
 import time
 from abc import abstractmethod
 from collections.abc import Iterator
@@ -128,7 +130,14 @@ class GenerativeAgent(OffPolicyAlgorithm):
 
     policy: GenerativePolicy
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {}
-    train_metrics: ClassVar[tuple[str, ...]] = ()
+    # What the model card says about the method (see ``card_info``): the paper (short, title, arxiv, bibtex,
+    # setting), whether the code is an unofficial reimplementation, the paper's setting that the card compares
+    # a checkpoint against, notes on the implementation, and the choices made where the paper is silent.
+    paper: ClassVar[dict[str, str]] = {}
+    unofficial: ClassVar[bool] = False
+    paper_setting: ClassVar[dict[str, Any]] = {}
+    implementation_notes: ClassVar[list[str]] = []
+    choices: ClassVar[list[dict[str, str]]] = []
 
     def __init__(
         self,
@@ -198,6 +207,8 @@ class GenerativeAgent(OffPolicyAlgorithm):
         self._compiled: dict[str, Any] = {}
         self.n_threads = n_threads
         self.offline_dataset_info: dict[str, Any] = {}
+        self.config: dict[str, Any] = {}  # config.json of the checkpoint this agent was loaded from
+        self.source_dir: Path | None = None
         self._predict_state: tuple[np.ndarray, np.ndarray] | None = None
         self._info_sums: dict[str, torch.Tensor] = {}
         self._info_count = 0
@@ -493,13 +504,89 @@ class GenerativeAgent(OffPolicyAlgorithm):
     def save(self, path: str | os.PathLike, exclude: Any = None, include: Any = None, **config: Any) -> Path:  # type: ignore[override]
         """Write ``model.safetensors`` + ``config.json`` to the directory ``path`` (no pickle).
 
-        Extra keyword arguments (``task=...``, ``dataset=...``, ``training=...``) are merged into config.json.
+        Extra keyword arguments (``task=...``, ``dataset=...``, ``training=...``) are merged into config.json; a
+        loaded agent keeps the task, dataset and training record it was loaded with.
         """
         cfg = self.get_config()
         cfg["dataset"] = self.offline_dataset_info or None
-        cfg["training"] = {"gradient_steps": self._n_updates, "seed": self.seed, "torch_version": torch.__version__}
+        cfg["training"] = {"steps": self._n_updates, "seed": self.seed, "torch_version": torch.__version__}
+        for key in ("task", "env_id", "dataset", "training"):
+            if key in self.config:
+                cfg[key] = self.config[key]
         cfg.update(config)
         return hub.write_checkpoint(path, self.policy.published_state_dict(), cfg)
+
+    # ------------------------------------------------------------------ the Hub
+    def card_info(self, config: dict[str, Any], results: dict[str, Any] | None) -> dict[str, Any]:
+        """What the model card needs from the method: paper, unofficial flag, choices, and the deviations of this
+        checkpoint from the paper's setting (derived by comparing its config with ``paper_setting``)."""
+        setting, training = self.paper_setting, config.get("training") or {}
+        deviations = []
+        for key, value in (setting.get("algo_kwargs") or {}).items():
+            ours = config["algo_kwargs"].get(key)
+            if ours != value:
+                deviations.append(f"`{key}` = `{json.dumps(ours)}` (paper: `{json.dumps(value)}`)")
+        if setting.get("steps") and training.get("steps") and training["steps"] != setting["steps"]:
+            deviations.append(f"{training['steps']:,} gradient steps (paper: {setting['steps']:,})")
+        if training.get("precision", "fp32") != "fp32":
+            deviations.append(f"{training['precision']} autocast in forward passes; fp32 weights, optimiser and losses "
+                              "(paper: fp32)")
+        if (config.get("dataset") or {}).get("rebuilt"):
+            deviations.append("dataset rebuilt locally with the original recipe and simulator (statistically, not "
+                              "bitwise, the official file)")
+        if setting.get("checkpoint"):
+            deviations.append(f"score of the final checkpoint (paper: {setting['checkpoint']})")
+        if setting.get("seeds"):
+            deviations.append(f"one seed per checkpoint (paper: {setting['seeds']} seeds per task)")
+        deviations += self.implementation_notes
+        paper_score = ((results or {}).get("paper_scores") or {}).get(type(self).__name__)
+        return {"paper": self.paper, "unofficial": self.unofficial, "choices": self.choices,
+                "deviations": deviations, "paper_score": paper_score}
+
+    def default_repo_id(self) -> str:
+        task = self.config.get("task") or "custom"
+        seed = (self.config.get("training") or {}).get("seed", self.seed)
+        return hub.repo_id(type(self).__name__, task, 0 if seed is None else seed)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, repo_id: str | None = None,
+                        results: dict[str, Any] | None = None, **config: Any) -> Path:
+        """Write a Hub repo: weights, config.json, the model card (README.md), results.json and training_log.csv.
+
+        ``results`` is an ``evaluation.evaluate`` record; by default the one this agent was loaded with (if any).
+        Files of the source checkpoint (results, training log and its plot) are carried over.
+        """
+        out = Path(save_directory)
+        self.save(out, **config)
+        cfg = hub.read_config(out)
+        if results is None and self.source_dir is not None and (self.source_dir / "results.json").is_file():
+            results = json.loads((self.source_dir / "results.json").read_text())
+        if results is not None:
+            (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        if self.source_dir is not None and self.source_dir.resolve() != out.resolve():
+            for name in ("training_log.csv", "training_log.png", "replay.mp4"):
+                if (self.source_dir / name).is_file():
+                    shutil.copyfile(self.source_dir / name, out / name)
+        repo = repo_id or self.default_repo_id()
+        card = hub.render_card(repo, cfg, results, self.card_info(cfg, results))
+        (out / "README.md").write_text(card)
+        return out
+
+    @classmethod
+    def from_pretrained(cls: type[SelfAgent], repo_id_or_dir: str | os.PathLike, revision: str | None = None,
+                        device: torch.device | str = "auto", env: GymEnv | None = None,
+                        local_files_only: bool = False, **overrides: Any) -> SelfAgent:
+        """Load from a directory or a Hub repo id (HF cache; the bundled copy when the Hub is unreachable)."""
+        path = hub.resolve(repo_id_or_dir, revision=revision, local_files_only=local_files_only)
+        return cls.load(path, env=env, device=device, **overrides)
+
+    def push_to_hub(self, repo_id: str, commit_message: str | None = None, private: bool = False,
+                    token: str | None = None, revision: str | None = None,
+                    results: dict[str, Any] | None = None) -> str:
+        """Upload this agent as a Hub repo (the files of :meth:`save_pretrained`); returns the commit URL."""
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp, repo_id=repo_id, results=results)
+            return hub.push_folder(tmp, repo_id, commit_message=commit_message, private=private, token=token,
+                                   revision=revision)
 
     def save_training_state(self, path: str | os.PathLike) -> Path:
         """Write ``training_state.safetensors``: targets, optimisers, RNG and counters, for exact resumption."""
@@ -592,6 +679,7 @@ class GenerativeAgent(OffPolicyAlgorithm):
         agent.set_parameters(tensors)
         agent.offline_dataset_info = config.get("dataset") or {}
         agent.config = config
+        agent.source_dir = Path(path)
         if training_state and (Path(path) / hub.TRAINING_STATE_FILE).exists():
             agent.load_training_state(path)
         return agent

@@ -45,5 +45,5 @@ def test_refusals_are_clear(tmp_path):
 def test_repo_ids_and_resolution():
     assert hub.repo_id("FQL", "ogbench/cube-single-task1", 0) == "genzoo/fql-ogbench-cube-single-task1-seed0"
     assert hub.repo_id("QAM", "ogbench/cube-single-task1", 2, variant="bc") == "genzoo/qam-ogbench-cube-single-task1-bc-seed2"
-    with pytest.raises(CheckpointError, match="not a bundled checkpoint"):
+    with pytest.raises(CheckpointError, match="not bundled with genzoo"):
         hub.resolve("someone/unknown-model")
