@@ -8,6 +8,7 @@ dataset, ``base_model`` for finetuned checkpoints and a ``model-index`` whose me
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -110,4 +111,4 @@ def render_card(repo_id: str, config: dict[str, Any], results: dict[str, Any] | 
         "choices": method.get("choices", []),
     }
     card = ModelCard.from_template(card_data(repo_id, config, results), template_path=str(TEMPLATE), **kwargs)
-    return card.content.rstrip() + "\n"
+    return re.sub(r"\n{3,}", "\n\n", card.content).rstrip() + "\n"

@@ -56,7 +56,8 @@ def write_checkpoint(directory: str | os.PathLike, tensors: dict, config: dict[s
     directory.mkdir(parents=True, exist_ok=True)
     config = {"library": LIBRARY, "format_version": FORMAT_VERSION, **config}
     weights = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    _atomic(directory / WEIGHTS_FILE, lambda p: save_file(weights, str(p), metadata={"format": "pt"}))
+    meta = {"format": "pt", "library": LIBRARY, "format_version": str(FORMAT_VERSION)}
+    _atomic(directory / WEIGHTS_FILE, lambda p: save_file(weights, str(p), metadata=meta))
     _atomic(directory / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(config, indent=2) + "\n"))
     return directory
 
@@ -85,27 +86,72 @@ def read_config(directory: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} has format_version {version!r}; this genzoo reads up to {FORMAT_VERSION}: upgrade genzoo"
         )
+    validate_config(config, path)
     return config
 
 
-def read_tensors(path: str | os.PathLike, device: str = "cpu") -> dict:
-    """Read a safetensors file, turning a corrupt or foreign file into a :class:`CheckpointError`."""
-    from safetensors import SafetensorError
+def read_tensors(path: str | os.PathLike, device: str = "cpu", require_genzoo: bool = False) -> dict:
+    """Read a safetensors file, turning a corrupt or foreign file into a :class:`CheckpointError`.
+
+    ``require_genzoo`` also refuses a valid safetensors file whose header was not written by genzoo (e.g. a
+    transformers model renamed to model.safetensors).
+    """
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path} does not exist")
     try:
+        if require_genzoo:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+            # Files written before the library key existed carry only {"format": "pt"}; their tensor names are
+            # checked against the agent before anything is assigned.
+            if meta.get("library", LIBRARY) != LIBRARY:
+                raise CheckpointError(
+                    f"{path} is a safetensors file with a foreign header (metadata {meta}); "
+                    "it was not written by genzoo"
+                )
         return load_file(str(path), device=device)
     except (SafetensorError, OSError, ValueError) as err:
+        if isinstance(err, CheckpointError):
+            raise
         raise CheckpointError(f"{path} is not a readable safetensors file ({err}); the checkpoint is corrupt") from err
+
+
+def validate_config(config: dict[str, Any], path: str | os.PathLike = "config.json") -> None:
+    """Check config.json against the schema of the current format (clear message on the first problem)."""
+    schema: dict[str, tuple[type | tuple[type, ...], bool]] = {
+        "library": (str, True),
+        "format_version": (int, True),
+        "algo": (str, True),
+        "algo_kwargs": (dict, True),
+        "observation_space": (dict, True),
+        "action_space": (dict, True),
+        "task": ((str, type(None)), False),
+        "env_id": ((str, type(None)), False),
+        "dataset": ((dict, type(None)), False),
+        "training": ((dict, type(None)), False),
+    }
+    for key, (kind, required) in schema.items():
+        if key not in config:
+            if required:
+                raise CheckpointError(f"{path}: missing required key {key!r}")
+            continue
+        if not isinstance(config[key], kind):
+            raise CheckpointError(f"{path}: {key!r} must be {getattr(kind, '__name__', kind)}, got {config[key]!r:.80}")
+    for key in ("observation_space", "action_space"):
+        desc = config[key]
+        missing = {"type", "shape", "dtype", "low", "high"} - set(desc)
+        if missing:
+            raise CheckpointError(f"{path}: {key} lacks {sorted(missing)}")
 
 
 def read_checkpoint(directory: str | os.PathLike, device: str = "cpu") -> tuple[dict, dict[str, Any]]:
     """Return ``(tensors, config)`` of a checkpoint directory, validating both."""
     config = read_config(directory)
-    return read_tensors(Path(directory) / WEIGHTS_FILE, device=device), config
+    return read_tensors(Path(directory) / WEIGHTS_FILE, device=device, require_genzoo=True), config
 
 
 def _check_directory(directory: str | os.PathLike) -> Path:

@@ -127,19 +127,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from zoo.catalog import bundle
+
+    print(bundle(args.checkpoint, args.repo_id))
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     import hub
 
+    rows = []
     for rid in hub.bundled_ids():
-        path = hub.resolve(rid)
-        line = rid
-        results = path / "results.json"
-        if results.is_file():
-            r = json.loads(results.read_text())
-            a = r["aggregate"]
-            line += (f"  {r['task']}  {r['metric_label']} {a['mean']:.1f} [{a['ci_low']:.1f}, {a['ci_high']:.1f}]"
-                     f"  ({r['protocol']['episodes']} episodes, deterministic={r['protocol']['deterministic']})")
-        print(line)
+        path = hub.bundled_path(rid)
+        config = hub.read_config(path)
+        training = config.get("training") or {}
+        r = json.loads((path / "results.json").read_text()) if (path / "results.json").is_file() else None
+        rows.append((rid, config, training, r))
+    if args.markdown:
+        print("| checkpoint | task | score | 95% CI | episodes | protocol | steps | precision | wall time | dataset |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+    for rid, config, training, r in rows:
+        if r is None:
+            print(rid if not args.markdown else f"| {rid} | {config.get('task')} | not evaluated | | | | | | | |")
+            continue
+        a, p = r["aggregate"], r["protocol"]
+        rebuilt = "rebuilt" if (config.get("dataset") or {}).get("rebuilt") else "official"
+        if args.markdown:
+            print(f"| `{rid}` | `{r['task']}` | {a['mean']:.1f} ({r['metric_label']}) | [{a['ci_low']:.1f}, {a['ci_high']:.1f}] "
+                  f"| {p['episodes']} | seeds {p['seeds'][0]}..{p['seeds'][-1]}, deterministic={p['deterministic']}, "
+                  f"{p['checkpoint']} checkpoint | {training.get('steps')} | {training.get('precision')} "
+                  f"| {training.get('wall_time_s', 0) / 3600:.2f} h | {rebuilt} |")
+        else:
+            print(f"{rid}  {r['task']}  {r['metric_label']} {a['mean']:.1f} [{a['ci_low']:.1f}, {a['ci_high']:.1f}]"
+                  f"  ({p['episodes']} episodes, deterministic={p['deterministic']}, {rebuilt} dataset)")
     return 0
 
 
@@ -226,7 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--reevaluate", action="store_true")
     ps.set_defaults(func=cmd_push)
 
+    bd = sub.add_parser("bundle", help="publish a checkpoint into the bundled catalogue (zoo/checkpoints, model_cards)")
+    bd.add_argument("checkpoint")
+    bd.add_argument("--repo-id", default=None)
+    bd.set_defaults(func=cmd_bundle)
+
     ls = sub.add_parser("list", help="the bundled checkpoints and their scores")
+    ls.add_argument("--markdown", action="store_true", help="a Markdown table (as in RESULTS.md)")
     ls.set_defaults(func=cmd_list)
 
     data = sub.add_parser("data", help="build, list and verify datasets")

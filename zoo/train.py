@@ -166,7 +166,35 @@ class Run:
             writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
+        if rows:
+            plot_training_log(rows, self.out / "training_log.png", title=f"{self.meta['method']} on {self.meta['task']}")
         return out
+
+
+def plot_training_log(rows: list[dict[str, str]], path: Path, title: str = "") -> Path:
+    """One panel per logged ``train/*`` quantity against gradient steps (matplotlib, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [float(r["time/gradient_steps"]) for r in rows]
+    keys = sorted(k for k in rows[0] if k.startswith("train/") and k != "train/n_updates")
+    cols = 3
+    nrows = max(1, -(-len(keys) // cols))
+    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 2.6 * nrows), squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        ax.plot(steps, [float(r[key]) if r.get(key) else float("nan") for r in rows], lw=1)
+        ax.set_title(key.removeprefix("train/"), fontsize=9)
+        ax.set_xlabel("gradient steps", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
 
 
 def train(
@@ -251,7 +279,9 @@ def train(
     shutil.rmtree(final, ignore_errors=True)
     extras = run.config_extras()
     agent.save(final, **extras)
-    shutil.copy(run.out / "training_log.csv", final / "training_log.csv")
+    for name in ("training_log.csv", "training_log.png"):
+        if (run.out / name).is_file():
+            shutil.copy(run.out / name, final / name)
     results = evaluate_checkpoint(final, episodes=eval_episodes, progress_bar=progress_bar) if eval_episodes != 0 else None
     agent.save_pretrained(final, results=results, **extras)
     return agent

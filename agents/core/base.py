@@ -543,9 +543,11 @@ class GenerativeAgent(OffPolicyAlgorithm):
         return {"paper": self.paper, "unofficial": self.unofficial, "choices": self.choices,
                 "deviations": deviations, "paper_score": paper_score}
 
-    def default_repo_id(self) -> str:
-        task = self.config.get("task") or "custom"
-        seed = (self.config.get("training") or {}).get("seed", self.seed)
+    def default_repo_id(self, config: dict[str, Any] | None = None) -> str:
+        """``{org}/{algo}-{task}-seed{n}`` from a config (default: the one this agent was loaded with)."""
+        config = self.config if config is None else config
+        task = config.get("task") or "custom"
+        seed = (config.get("training") or {}).get("seed", self.seed)
         return hub.repo_id(type(self).__name__, task, 0 if seed is None else seed)
 
     def save_pretrained(self, save_directory: str | os.PathLike, repo_id: str | None = None,
@@ -566,7 +568,7 @@ class GenerativeAgent(OffPolicyAlgorithm):
             for name in ("training_log.csv", "training_log.png", "replay.mp4"):
                 if (self.source_dir / name).is_file():
                     shutil.copyfile(self.source_dir / name, out / name)
-        repo = repo_id or self.default_repo_id()
+        repo = repo_id or self.default_repo_id(cfg)
         card = hub.render_card(repo, cfg, results, self.card_info(cfg, results))
         (out / "README.md").write_text(card)
         return out

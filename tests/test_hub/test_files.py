@@ -14,7 +14,8 @@ def test_round_trip_and_space_json(tmp_path):
     desc = hub.space_to_json(box)
     json.dumps(desc)  # strict JSON: no Infinity literals
     assert hub.space_from_json(desc) == box
-    hub.write_checkpoint(tmp_path, {"w": torch.ones(2, 2)}, {"algo": "X"})
+    hub.write_checkpoint(tmp_path, {"w": torch.ones(2, 2)}, {"algo": "X", "algo_kwargs": {}, "observation_space": desc,
+                                                             "action_space": desc})
     tensors, config = hub.read_checkpoint(tmp_path)
     assert torch.equal(tensors["w"], torch.ones(2, 2))
     assert config["library"] == "genzoo" and config["format_version"] == hub.FORMAT_VERSION
@@ -47,3 +48,20 @@ def test_repo_ids_and_resolution():
     assert hub.repo_id("QAM", "ogbench/cube-single-task1", 2, variant="bc") == "genzoo/qam-ogbench-cube-single-task1-bc-seed2"
     with pytest.raises(CheckpointError, match="not bundled with genzoo"):
         hub.resolve("someone/unknown-model")
+
+
+def test_foreign_safetensors_header_and_bad_schema_are_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    hub.write_checkpoint(tmp_path, {"w": torch.ones(1)}, {"algo": "X", "algo_kwargs": {},
+                                                         "observation_space": hub.space_to_json(spaces.Box(0, 1, (1,))),
+                                                         "action_space": hub.space_to_json(spaces.Box(0, 1, (1,)))})
+    hub.read_checkpoint(tmp_path)
+    save_file({"w": torch.ones(1)}, str(tmp_path / "model.safetensors"), metadata={"format": "pt", "library": "other"})
+    with pytest.raises(CheckpointError, match="foreign header"):
+        hub.read_checkpoint(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["algo_kwargs"] = "oops"
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="'algo_kwargs' must be dict"):
+        hub.read_config(tmp_path)

@@ -1,0 +1,39 @@
+"""Every bundled checkpoint: loads, its card is byte-identical to model_cards/, and it re-scores as its card says."""
+
+import json
+
+import pytest
+
+import hub
+import zoo
+from evaluation import evaluate
+from zoo.catalog import MODEL_CARDS
+
+BUNDLED = hub.bundled_ids()
+
+
+def test_the_demo_checkpoint_is_bundled():
+    assert "genzoo/fql-ogbench-cube-single-task1-seed0" in BUNDLED
+
+
+@pytest.mark.parametrize("repo", BUNDLED)
+def test_card_is_committed_byte_identical_and_re_renders(repo, tmp_path):
+    path = hub.bundled_path(repo)
+    card = (path / "README.md").read_text()
+    assert (MODEL_CARDS / f"{repo.split('/', 1)[1]}.md").read_text() == card
+    again = zoo.load(path).save_pretrained(tmp_path / "r", repo_id=repo)
+    assert (again / "README.md").read_text() == card
+    assert not any(f.name not in hub.REPO_FILES for f in path.iterdir())
+
+
+@pytest.mark.parametrize("repo", BUNDLED)
+def test_bundled_checkpoint_re_scores_its_first_episodes(repo):
+    """CI re-scores each bundled checkpoint on a few episodes: the same seeds give the card's episodes."""
+    path = hub.bundled_path(repo)
+    card = json.loads((path / "results.json").read_text())
+    agent = zoo.load(repo)
+    seeds = card["protocol"]["seeds"][:3]
+    ours = evaluate(agent, card["task"], seeds=seeds, deterministic=card["protocol"]["deterministic"],
+                    **card["protocol"]["sampler"])
+    for a, b in zip(ours["episodes"], card["episodes"][:3]):
+        assert (a["seed"], a["success"], a["length"]) == (b["seed"], b["success"], b["length"])
