@@ -75,8 +75,7 @@ class FQLPolicy(GenerativePolicy):
         """The deployed one-step policy ``clip(μ_ω(s, z))``; FQL has no sampling-step knob."""
         if sampler:
             raise TypeError(f"FQL's one-step policy takes no sampler options, got {sorted(sampler)}")
-        shape = (obs.shape[0], self.chunk_dim)
-        noises = torch.zeros(shape, device=obs.device) if deterministic else torch.randn(shape, device=obs.device)
+        noises = self.noise((obs.shape[0], self.chunk_dim), obs.device, deterministic)
         return self.onestep_actions(obs, noises).clamp(-1.0, 1.0)
 
 

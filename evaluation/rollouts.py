@@ -1,12 +1,17 @@
 """Score any policy with SB3's ``predict`` on a registry task, under the task's protocol.
 
-Each episode ``i`` uses seed ``protocol.seed + i`` for the env reset and for the policy's sampling noise (the
-torch RNG is forked and seeded per episode), so an episode is reproducible from its seed alone.
+Episodes run in parallel in a Gymnasium vector env (``AsyncVectorEnv`` across processes when ``n_envs > 1``) with
+one batched ``predict`` per step. Episode ``i`` uses seed ``protocol.seed + i`` for its env reset and for the
+policy's noise: genzoo agents draw each row's noise from a generator seeded with that row's episode seed
+(``predict(..., generators=...)``), so a seed gives the same episode whatever ``n_envs`` is. Policies without
+that hook (SB3's own models) get the global torch RNG seeded per episode, which is exact at ``n_envs=1`` and for
+deterministic policies.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any
 from typing import Protocol as TypingProtocol
 
@@ -21,34 +26,118 @@ class Predictor(TypingProtocol):
                 deterministic: bool = False, **kwargs: Any) -> tuple[np.ndarray, Any]: ...
 
 
-def run_episode(policy: Predictor, task: Task, env: Any, seed: int, deterministic: bool,
-                **sampler: Any) -> dict[str, Any]:
-    """One seeded episode; returns its record (seed, return, success, length, action latency)."""
+def _device_of(policy: Any) -> str:
+    dev = getattr(policy, "device", None)
+    return str(dev) if dev is not None else "cpu"
+
+
+def move_to_device(policy: Any, device: str | None) -> str:
+    """Put ``policy`` (a genzoo agent or an SB3 model) on ``device`` (``"auto"``: CUDA when present)."""
+    if device is None:
+        return _device_of(policy)
     import torch
 
-    obs, info = env.reset(seed=seed)
-    task.check_env(env)
-    state, start = None, np.ones(1, dtype=bool)
-    total, length, latency = 0.0, 0, 0.0
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        while True:
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    net = getattr(policy, "policy", None)
+    if isinstance(net, torch.nn.Module):
+        net.to(dev)
+        if hasattr(policy, "device"):
+            policy.device = dev
+    return str(dev)
+
+
+def _make_envs(task: Task, n_envs: int):
+    from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+
+    fns = [task.make_env] * n_envs
+    if n_envs == 1:
+        return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.DISABLED)
+    return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.DISABLED)
+
+
+def _check_tasks(task: Task, envs: Any, mask: np.ndarray) -> None:
+    if task.task_index is None:
+        return
+    ids = envs.call("get_wrapper_attr", "cur_task_id")
+    for i in np.flatnonzero(mask):
+        if ids[i] != task.task_index:
+            raise RuntimeError(f"{task.env_id} is running task {ids[i]}, expected task {task.task_index}")
+
+
+def _rollouts(policy: Any, task: Task, envs: Any, seeds: list[int], deterministic: bool, sampler: dict[str, Any],
+              bar: Any) -> tuple[list[dict[str, Any]], list[float]]:
+    import torch
+
+    n = envs.num_envs
+    per_row = bool(getattr(policy, "supports_generators", False))
+    queue = deque(seeds)
+    slot_seed: list[int | None] = [None] * n
+    gens: list[Any] = [None] * n
+    returns, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
+    records: dict[int, dict[str, Any]] = {}
+    latencies: list[float] = []
+
+    def assign(mask: np.ndarray) -> list[int | None]:
+        out: list[int | None] = [None] * n
+        for i in np.flatnonzero(mask):
+            slot_seed[i] = queue.popleft() if queue else None
+            # an idle slot still resets (with an arbitrary seed) but its episodes are not recorded
+            out[i] = slot_seed[i] if slot_seed[i] is not None else 0
+            gens[i] = torch.Generator().manual_seed(int(out[i]))
+            returns[i], lengths[i] = 0.0, 0
+        return out
+
+    mask = np.ones(n, dtype=bool)
+    obs, _ = envs.reset(seed=assign(mask), options={"reset_mask": mask})
+    _check_tasks(task, envs, mask)
+    state, start = None, np.ones(n, dtype=bool)
+    global_rng = torch.random.fork_rng(devices=[]) if not per_row else None
+    if global_rng is not None:
+        global_rng.__enter__()
+        torch.manual_seed(int(slot_seed[0] or 0))
+    try:
+        while any(s is not None for s in slot_seed):
+            kwargs = dict(sampler, generators=list(gens)) if per_row else dict(sampler)
             t0 = time.perf_counter()
-            action, state = policy.predict(obs, state=state, episode_start=start, deterministic=deterministic, **sampler)
-            latency += time.perf_counter() - t0
-            start = np.zeros(1, dtype=bool)
-            obs, reward, terminated, truncated, info = env.step(action)
-            total += float(reward)
-            length += 1
-            if terminated or truncated:
-                break
-    return {
-        "seed": int(seed),
-        "return": total,
-        "success": float(info.get("success", 0.0)),
-        "length": length,
-        "latency_ms": 1e3 * latency / max(length, 1),
-    }
+            action, state = policy.predict(obs, state=state, episode_start=start, deterministic=deterministic, **kwargs)
+            latencies.append(time.perf_counter() - t0)
+            obs, reward, terminated, truncated, info = envs.step(np.asarray(action).reshape(n, -1))
+            active = np.array([s is not None for s in slot_seed])
+            returns += np.where(active, reward, 0.0)
+            lengths += active
+            done = np.asarray(terminated) | np.asarray(truncated)
+            for i in np.flatnonzero(done & active):
+                success = info.get("success")
+                records[slot_seed[i]] = {
+                    "seed": int(slot_seed[i]),
+                    "return": float(returns[i]),
+                    "success": float(success[i]) if success is not None and info.get("_success", [True] * n)[i] else 0.0,
+                    "length": int(lengths[i]),
+                }
+                bar.update(1)
+            start = done.copy()
+            if done.any():
+                new_seeds = assign(done)
+                if global_rng is not None and slot_seed[0] is not None:
+                    torch.manual_seed(int(slot_seed[0]))
+                obs, _ = envs.reset(seed=new_seeds, options={"reset_mask": done})
+                _check_tasks(task, envs, done)
+    finally:
+        if global_rng is not None:
+            global_rng.__exit__(None, None, None)
+    return [records[s] for s in seeds], latencies
+
+
+def measure_latency(policy: Any, observation: np.ndarray, calls: int = 100, warmup: int = 10,
+                    deterministic: bool = False, **sampler: Any) -> float:
+    """Median seconds of one ``predict`` call on ``observation`` (single or batch), excluding warm-up calls."""
+    times = []
+    for i in range(warmup + calls):
+        t0 = time.perf_counter()
+        policy.predict(observation, deterministic=deterministic, **sampler)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times))
 
 
 def evaluate(
@@ -56,32 +145,45 @@ def evaluate(
     task_id: str,
     n_episodes: int | None = None,
     seeds: list[int] | None = None,
+    n_envs: int = 1,
     deterministic: bool | None = None,
+    device: str | None = None,
     progress_bar: bool = False,
     **sampler: Any,
 ) -> dict[str, Any]:
-    """Evaluate ``policy`` on ``task_id``; returns the protocol, per-episode records and the aggregate with a 95% CI.
+    """Evaluate ``policy`` on ``task_id``: protocol, per-episode records, aggregate with a 95% CI, latency.
 
-    ``n_episodes`` / ``seeds`` / ``deterministic`` default to the task's protocol; ``sampler`` goes to ``predict``
-    (e.g. ``sampling_steps=4``) and is recorded.
+    ``n_episodes`` / ``seeds`` / ``deterministic`` default to the task's protocol; ``n_envs`` sets how many
+    episodes run at once; ``device`` moves the policy (``"auto"``: CUDA when present; None: leave it);
+    ``sampler`` goes to ``predict`` (e.g. ``sampling_steps=4``) and is recorded.
     """
+    import torch
+    from tqdm.auto import tqdm
+
     task = get(task_id)
     proto = task.protocol
     if seeds is None:
-        n = proto.episodes if n_episodes is None else int(n_episodes)
-        seeds = [proto.seed + i for i in range(n)]
+        count = proto.episodes if n_episodes is None else int(n_episodes)
+        seeds = [proto.seed + i for i in range(count)]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("episode seeds must be distinct")
     deterministic = proto.deterministic if deterministic is None else deterministic
-    env = task.make_env()
-    records = []
+    used_device = move_to_device(policy, device)
+    n_envs = max(1, min(int(n_envs), len(seeds)))
+    envs = _make_envs(task, n_envs)
+    t0 = time.time()
     try:
-        from tqdm.auto import tqdm
-
-        for seed in tqdm(seeds, desc=f"eval {task_id}", unit="ep", disable=not progress_bar):
-            records.append(run_episode(policy, task, env, seed, deterministic, **sampler))
+        with tqdm(total=len(seeds), desc=f"eval {task_id}", unit="ep", disable=not progress_bar) as bar:
+            records, latencies = _rollouts(policy, task, envs, list(seeds), deterministic, sampler, bar)
+        first_obs = envs.observation_space.sample()[:1].astype(np.float32) * 0
     finally:
-        env.close()
+        envs.close()
+    wall = time.time() - t0
     key = "success" if task.metric == "success" else "return"
     scores = np.array([r[key] for r in records])
+    single = measure_latency(policy, first_obs[0], deterministic=deterministic, **sampler)
+    from importlib.metadata import version
+
     return {
         "task": task_id,
         "env_id": task.env_id,
@@ -96,7 +198,12 @@ def evaluate(
             "checkpoint": proto.checkpoint,
         },
         "aggregate": metrics.summarize(scores, scale=100.0 if task.metric == "success" else 1.0),
-        "latency_ms_per_action": float(np.mean([r["latency_ms"] for r in records])),
+        "latency_ms_per_action": 1e3 * single,
+        "latency_ms_batched": {"n_envs": n_envs, "ms_per_call": 1e3 * float(np.median(latencies[1:] or latencies))},
         "paper_scores": dict(task.paper_scores),
+        "n_envs": n_envs,
+        "device": used_device,
+        "wall_time_s": round(wall, 2),
+        "versions": {p: version(p) for p in ("gymnasium", "numpy")} | {"torch": torch.__version__},
         "episodes": records,
     }

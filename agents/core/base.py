@@ -71,9 +71,26 @@ class GenerativePolicy(BasePolicy):
         self.action_horizon = action_horizon
         self.register_buffer("obs_mean", torch.zeros(self.obs_dim))
         self.register_buffer("obs_std", torch.ones(self.obs_dim))
+        self._row_generators: list[torch.Generator] | None = None
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
         return (obs - self.obs_mean) / self.obs_std
+
+    def noise(self, shape: tuple[int, ...], device: torch.device, deterministic: bool = False) -> torch.Tensor:
+        """Standard normal noise for acting; zeros when ``deterministic``.
+
+        When ``predict`` received per-row generators (``generators=[...]``, one per observation), row ``i`` draws
+        from generator ``i``, so an evaluation episode's noise depends on its own seed only, not on which other
+        episodes share the batch.
+        """
+        if deterministic:
+            return torch.zeros(shape, device=device)
+        gens = getattr(self, "_row_generators", None)
+        if gens is None:
+            return torch.randn(shape, device=device)
+        if len(gens) != shape[0]:
+            raise ValueError(f"{len(gens)} generators for a batch of {shape[0]} observations")
+        return torch.stack([torch.randn(shape[1:], generator=g) for g in gens]).to(device)
 
     @abstractmethod
     def sample_actions(self, obs: torch.Tensor, deterministic: bool = False, **sampler: Any) -> torch.Tensor:
@@ -130,6 +147,7 @@ class GenerativeAgent(OffPolicyAlgorithm):
 
     policy: GenerativePolicy
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {}
+    supports_generators: ClassVar[bool] = True  # predict(..., generators=[...]): see evaluation.rollouts
     # What the model card says about the method (see ``card_info``): the paper (short, title, arxiv, bibtex,
     # setting), whether the code is an unofficial reimplementation, the paper's setting that the card compares
     # a checkpoint against, notes on the implementation, and the choices made where the paper is silent.
@@ -432,13 +450,16 @@ class GenerativeAgent(OffPolicyAlgorithm):
         state: tuple[np.ndarray, ...] | None = None,
         episode_start: np.ndarray | None = None,
         deterministic: bool = False,
+        generators: list[torch.Generator] | None = None,
         **sampler: Any,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
         """SB3's ``predict``: one observation ``(obs_dim,)`` or a batch ``(n, obs_dim)``.
 
         ``deterministic=True`` feeds zero noise to the sampler. With action chunks (``action_horizon > 1``) the
         remaining actions of each env's chunk are carried in ``state`` and executed one per call; ``episode_start``
-        (as SB3 loops pass it) drops a stale chunk. ``sampler`` holds the method's knobs (e.g. ``sampling_steps``).
+        (as SB3 loops pass it) drops a stale chunk. ``generators`` (CPU ``torch.Generator``, one per observation)
+        make each row's noise independent of the rest of the batch. ``sampler`` holds the method's knobs (e.g.
+        ``sampling_steps``).
         """
         obs = np.asarray(observation, dtype=np.float32)
         expected = self.observation_space.shape
@@ -451,10 +472,18 @@ class GenerativeAgent(OffPolicyAlgorithm):
         n, horizon, act_dim = len(batch), self.action_horizon, self.policy.act_dim
         self.policy.set_training_mode(False)
 
-        def sample(rows: np.ndarray) -> np.ndarray:
-            with torch.no_grad(), self.autocast():
-                x = self.policy.normalize(torch.as_tensor(rows, device=self.device))
-                chunk = self.policy.sample_actions(x, deterministic=deterministic, **sampler)
+        if generators is not None and len(generators) != n:
+            raise ValueError(f"got {len(generators)} generators for {n} observations")
+
+        def sample(rows: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+            if generators is not None:
+                self.policy._row_generators = generators if mask is None else [g for g, m in zip(generators, mask) if m]
+            try:
+                with torch.no_grad(), self.autocast():
+                    x = self.policy.normalize(torch.as_tensor(rows, device=self.device))
+                    chunk = self.policy.sample_actions(x, deterministic=deterministic, **sampler)
+            finally:
+                self.policy._row_generators = None
             return chunk.float().cpu().numpy().reshape(len(rows), horizon, act_dim)
 
         if horizon == 1:
@@ -469,7 +498,7 @@ class GenerativeAgent(OffPolicyAlgorithm):
                 remaining[np.asarray(episode_start, dtype=bool).reshape(n)] = 0
             need = remaining <= 0
             if need.any():
-                queue[need] = sample(batch[need])
+                queue[need] = sample(batch[need], need)
                 remaining[need] = horizon
             scaled = queue[np.arange(n), horizon - remaining]
             remaining -= 1
