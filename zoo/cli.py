@@ -127,6 +127,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from zoo.leaderboard import run
+
+    paths = run(methods=args.methods, tasks=args.tasks, device=args.device, episodes=args.episodes,
+                n_envs=args.n_envs, out_dir=args.out)
+    print("\n".join(str(p) for p in paths.values()))
+    return 0
+
+
 def cmd_bundle(args: argparse.Namespace) -> int:
     from zoo.catalog import bundle
 
@@ -246,6 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--episodes", type=int, default=None)
     ps.add_argument("--reevaluate", action="store_true")
     ps.set_defaults(func=cmd_push)
+
+    lb = sub.add_parser("leaderboard", help="evaluate the catalogue (cached) and write leaderboard.{md,csv,json,png}")
+    lb.add_argument("--methods", nargs="+", default=None)
+    lb.add_argument("--tasks", nargs="+", default=None)
+    lb.add_argument("--device", default="auto", help="cuda, cpu or auto")
+    lb.add_argument("--episodes", type=int, default=None, help="default: each task's protocol")
+    lb.add_argument("--n-envs", type=int, default=2)
+    lb.add_argument("--out", default=".")
+    lb.set_defaults(func=cmd_leaderboard)
 
     bd = sub.add_parser("bundle", help="publish a checkpoint into the bundled catalogue (zoo/checkpoints, model_cards)")
     bd.add_argument("checkpoint")

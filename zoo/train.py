@@ -302,6 +302,9 @@ def evaluate_checkpoint(checkpoint: str | Path, episodes: int | None = None, dev
     result = evaluate(agent, task.task_id, n_episodes=episodes, progress_bar=progress_bar)
     result["eval_wall_time_s"] = round(time.time() - t0, 1)
     result["checkpoint"] = {"algo": config["algo"], "training": config.get("training"), "dataset": config.get("dataset")}
+    from zoo.leaderboard import file_sha256
+
+    result["checkpoint_sha256"] = file_sha256(Path(agent.source_dir) / "model.safetensors")
     return result
 
 
