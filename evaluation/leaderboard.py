@@ -93,7 +93,8 @@ def write(rows: list[dict[str, Any]], out_dir: str | Path, meta: dict[str, Any] 
     for r in rows:
         kind = "rebuilt" if r["rebuilt"] else "official"
         data = f"{kind} `{r['dataset_sha256'][:12]}`" if r["dataset_sha256"] else "-"
-        lines.append(f"| `{r['task']}` | {r['method']} | {r['seed']} | {r['score']:.1f} | [{r['ci_low']:.1f}, {r['ci_high']:.1f}] "
+        ci = f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
+        lines.append(f"| `{r['task']}` | {r['method']} | {r['seed']} | {r['score']:.1f} | {ci} "
                      f"| {r['episodes']} ({r['episode_seeds']}) | {r['deterministic']} | {r['latency_ms']:.2f} | {data} |")
     if aggregates:
         lines += ["", "## Aggregates per method (rliable: IQM, mean, median, optimality gap; stratified bootstrap 95% CIs)",
