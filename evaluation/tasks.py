@@ -61,7 +61,14 @@ class Task:
 
 
 # FQL, Table 3 (Park et al. 2025): per-task success %, 1M steps, width 512, 8 seeds.
-_FQL_CUBE_SINGLE = {1: 97, 2: 97, 3: 98, 4: 94, 5: 93}
+_FQL_TABLE3 = {
+    "cube-single": [97, 97, 98, 94, 93],
+    "cube-double": [61, 36, 22, 5, 19],
+    "scene": [100, 76, 98, 5, 0],
+    "puzzle-3x3": [90, 16, 10, 16, 16],
+}
+# OGBench evaluation episode lengths (``max_episode_steps`` of the registered envs).
+_OGBENCH_MANIP = {"cube-single": 200, "cube-double": 500, "scene": 750, "puzzle-3x3": 500}
 
 TASKS: dict[str, Task] = {}
 
@@ -73,19 +80,20 @@ def register(task: Task) -> Task:
     return task
 
 
-for _i in range(1, 6):
-    register(Task(
-        task_id=f"ogbench/cube-single-task{_i}",
-        suite="ogbench",
-        family="cube-single",
-        env_id=f"cube-single-singletask-task{_i}-v0",
-        dataset_id=f"cube-single-play-singletask-task{_i}-v0",
-        build_id="cube-single-play-v0",
-        metric="success",
-        protocol=Protocol(episodes=50, max_episode_steps=200),
-        task_index=_i,
-        paper_scores={"FQL": _FQL_CUBE_SINGLE[_i]},
-    ))
+for _family, _steps in _OGBENCH_MANIP.items():
+    for _i in range(1, 6):
+        register(Task(
+            task_id=f"ogbench/{_family}-task{_i}",
+            suite="ogbench",
+            family=_family,
+            env_id=f"{_family}-singletask-task{_i}-v0",
+            dataset_id=f"{_family}-play-singletask-task{_i}-v0",
+            build_id=f"{_family}-play-v0",
+            metric="success",
+            protocol=Protocol(episodes=50, max_episode_steps=_steps),
+            task_index=_i,
+            paper_scores={"FQL": _FQL_TABLE3[_family][_i - 1]},
+        ))
 
 
 def get(task_id: str) -> Task:

@@ -44,3 +44,14 @@ def test_evaluate_records_seeds_and_aggregates():
 def test_bootstrap_ci_brackets_the_mean():
     s = metrics.summarize(np.array([1, 0, 1, 1, 0, 1, 1, 1]), scale=100)
     assert s["ci_low"] <= s["mean"] <= s["ci_high"] and s["mean"] == 75.0
+
+
+@pytest.mark.parametrize("task_id", sorted(tasks.TASKS))
+def test_each_ogbench_task_runs_the_task_it_names(task_id):
+    t = tasks.get(task_id)
+    env = t.make_env()
+    env.reset(seed=0)
+    t.check_env(env)
+    assert env.unwrapped.cur_task_id == t.task_index
+    assert env.spec.max_episode_steps == t.protocol.max_episode_steps
+    env.close()

@@ -83,3 +83,16 @@ def test_from_arrays_validates_shapes():
         datasets.Dataset.from_arrays(np.zeros((5, 3)), np.zeros((4, 2)), np.zeros(5), np.zeros((5, 3)), np.zeros(5))
     ds = datasets.Dataset.from_arrays(np.zeros((5, 3)), np.zeros((5, 2)), np.zeros(5), np.zeros((5, 3)), np.zeros(5))
     assert ds.timeouts[-1] == 1 and ds.observations.dtype == np.float32
+
+
+@pytest.mark.parametrize("name,task,obs_dim", [("cube-double-play-v0", "cube-double-play-singletask-task2-v0", 37),
+                                               ("scene-play-v0", "scene-play-singletask-task2-v0", 40),
+                                               ("puzzle-3x3-play-v0", "puzzle-3x3-play-singletask-task4-v0", 55)])
+def test_other_manipulation_recipes_build_and_load(tmp_path, name, task, obs_dim):
+    import ogbench
+
+    ogbench_build.build(name, tmp_path, num_episodes=1, workers=1, seed=0, progress=False)
+    _, train, val = ogbench.make_env_and_datasets(task, dataset_dir=str(tmp_path))
+    assert train["observations"].shape == (1000, obs_dim) and val["observations"].shape == (1000, obs_dim)
+    raw = np.load(tmp_path / f"{name}.npz")
+    assert ("button_states" in raw.files) == (name != "cube-double-play-v0")

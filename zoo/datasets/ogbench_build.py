@@ -4,7 +4,7 @@ The official files (rail.eecs.berkeley.edu) cannot be downloaded on every machin
 the original recipe of ``data_gen_scripts/generate_manipspace.py`` (OGBench, Park et al. 2024, arXiv 2410.20092):
 
 * env ``gymnasium.make(env, terminate_at_goal=False, mode="data_collection", max_episode_steps=1001)``;
-* the non-Markovian plan oracle (``CubePlanOracle`` for cubes) with ``noise=0.1, noise_smoothing=0.5``;
+* the non-Markovian plan oracles (cube / button / drawer / window) with ``noise=0.1, noise_smoothing=0.5``;
 * when the oracle finishes a sub-task, ``env.unwrapped.set_new_target(p_stack)`` picks the next one;
 * actions clipped to [-1, 1]; rows store the observation *before* the action, the action, ``terminals`` (the
   trajectory end at row 1001) and ``qpos``/``qvel`` before the action (``info["prev_qpos"]``), which OGBench's
@@ -39,56 +39,92 @@ class ManipRecipe:
     """The generation recipe of one OGBench manipulation play dataset (``commands.sh``)."""
 
     env_name: str
-    oracle: str
+    oracles: tuple[str, ...]  # sub-task kinds the env can ask for: cube, button, drawer, window
     num_episodes: int = 1000
     max_episode_steps: int = 1001
     noise: float = 0.1
     noise_smoothing: float = 0.5
-    p_stack: float = 0.0  # per-episode stacking probability (cube-single never stacks)
+    p_stack: tuple[float, float] = (0.0, 0.0)  # per-episode stacking probability ~ U(low, high)
+    gripper_always_closed: bool = False  # puzzle's button oracle
+    health_check: bool = False  # scene: redo episodes where the cube leaves the visible region
 
 
 RECIPES: dict[str, ManipRecipe] = {
-    "cube-single-play-v0": ManipRecipe(env_name="cube-single-v0", oracle="cube"),
+    "cube-single-play-v0": ManipRecipe(env_name="cube-single-v0", oracles=("cube",)),
+    "cube-double-play-v0": ManipRecipe(env_name="cube-double-v0", oracles=("cube",), p_stack=(0.0, 0.25)),
+    "scene-play-v0": ManipRecipe(env_name="scene-v0", oracles=("cube", "button", "drawer", "window"),
+                                 p_stack=(0.5, 0.5), health_check=True),
+    "puzzle-3x3-play-v0": ManipRecipe(env_name="puzzle-3x3-v0", oracles=("button",), p_stack=(0.5, 0.5),
+                                      gripper_always_closed=True),
 }
 
 
-def _make_oracle(recipe: ManipRecipe, env):
+def _make_oracles(recipe: ManipRecipe, env) -> dict:
+    from ogbench.manipspace.oracles.plan.button_plan import ButtonPlanOracle
     from ogbench.manipspace.oracles.plan.cube_plan import CubePlanOracle
+    from ogbench.manipspace.oracles.plan.drawer_plan import DrawerPlanOracle
+    from ogbench.manipspace.oracles.plan.window_plan import WindowPlanOracle
 
-    if recipe.oracle == "cube":
-        return CubePlanOracle(env=env, noise=recipe.noise, noise_smoothing=recipe.noise_smoothing)
-    raise ValueError(f"no oracle named {recipe.oracle!r}")
+    kw = dict(env=env, noise=recipe.noise, noise_smoothing=recipe.noise_smoothing)
+    make = {
+        "cube": lambda: CubePlanOracle(**kw),
+        "button": lambda: ButtonPlanOracle(gripper_always_closed=recipe.gripper_always_closed, **kw),
+        "drawer": lambda: DrawerPlanOracle(**kw),
+        "window": lambda: WindowPlanOracle(**kw),
+    }
+    return {name: make[name]() for name in recipe.oracles}
+
+
+def _healthy(qpos: np.ndarray) -> bool:
+    """Scene's health check: the cube stays visible (not too far right; too far left only inside the drawer)."""
+    xyz = qpos[:, 14:17]
+    too_right = (xyz[:, 1] >= 0.29).any()
+    lost_left = ((xyz[:, 1] <= -0.3) & ((xyz[:, 2] < 0.06) | (xyz[:, 2] > 0.08))).any()
+    return not (too_right or lost_left)
 
 
 def generate_episode(env, recipe: ManipRecipe, seed: int, index: int) -> dict[str, np.ndarray]:
-    """Roll the plan oracle for one episode; all randomness comes from ``SeedSequence([seed, index])``."""
-    env_seed, oracle_seed = np.random.SeedSequence([seed, index]).generate_state(2)
-    # OGBench's oracles draw keyframe jitter and plan noise from the global NumPy generator.
-    np.random.seed(int(oracle_seed))
-    oracle = _make_oracle(recipe, env)
-    ob, info = env.reset(seed=int(env_seed))
-    oracle.reset(ob, info)
+    """Roll the plan oracles for one episode; all randomness comes from ``SeedSequence([seed, index, attempt])``.
 
-    rows: dict[str, list] = {"observations": [], "actions": [], "terminals": [], "qpos": [], "qvel": []}
-    has_buttons = "prev_button_states" in info
-    if has_buttons:
-        rows["button_states"] = []
-    for step in range(recipe.max_episode_steps):
-        if oracle.done:
-            ob, info = env.unwrapped.set_new_target(p_stack=recipe.p_stack)
-            oracle.reset(ob, info)
-        action = np.clip(oracle.select_action(ob, info), -1.0, 1.0)
-        next_ob, _, terminated, truncated, info = env.step(action)
-        rows["observations"].append(ob)
-        rows["actions"].append(action)
-        rows["terminals"].append(terminated or truncated or step == recipe.max_episode_steps - 1)
-        rows["qpos"].append(info["prev_qpos"])
-        rows["qvel"].append(info["prev_qvel"])
+    The loop follows ``generate_manipspace.py``: act, step, and when the oracle has finished its plan ask the env
+    for a new sub-task (``set_new_target``) and reset the oracle of that sub-task's kind on it.
+    """
+    oracles = _make_oracles(recipe, env)
+    for attempt in range(100):
+        key = [seed, index] if attempt == 0 else [seed, index, attempt]
+        env_seed, oracle_seed = np.random.SeedSequence(key).generate_state(2)
+        # OGBench's oracles (and the recipe's p_stack draw) use the global NumPy generator.
+        np.random.seed(int(oracle_seed))
+        ob, info = env.reset(seed=int(env_seed))
+        low, high = recipe.p_stack
+        p_stack = float(np.random.uniform(low, high)) if high > low else low
+        oracle = oracles[info["privileged/target_task"]]
+        oracle.reset(ob, info)
+
+        rows: dict[str, list] = {"observations": [], "actions": [], "terminals": [], "qpos": [], "qvel": []}
+        has_buttons = "prev_button_states" in info or hasattr(env.unwrapped, "_cur_button_states")
         if has_buttons:
-            rows["button_states"].append(info["prev_button_states"])
-        ob = next_ob
-    dtypes = {"terminals": bool, "button_states": np.int64}
-    return {k: np.asarray(v, dtype=dtypes.get(k, np.float32)) for k, v in rows.items()}
+            rows["button_states"] = []
+        for step in range(recipe.max_episode_steps):
+            action = np.clip(np.asarray(oracle.select_action(ob, info)), -1.0, 1.0)
+            next_ob, _, terminated, truncated, info = env.step(action)
+            if oracle.done:
+                oracle_ob, oracle_info = env.unwrapped.set_new_target(p_stack=p_stack)
+                oracle = oracles[oracle_info["privileged/target_task"]]
+                oracle.reset(oracle_ob, oracle_info)
+            rows["observations"].append(ob)
+            rows["actions"].append(action)
+            rows["terminals"].append(terminated or truncated or step == recipe.max_episode_steps - 1)
+            rows["qpos"].append(info["prev_qpos"])
+            rows["qvel"].append(info["prev_qvel"])
+            if has_buttons:
+                rows["button_states"].append(info["prev_button_states"])
+            ob = next_ob
+        dtypes = {"terminals": bool, "button_states": np.int64}
+        episode = {k: np.asarray(v, dtype=dtypes.get(k, np.float32)) for k, v in rows.items()}
+        if not recipe.health_check or _healthy(episode["qpos"]):
+            return episode
+    raise RuntimeError(f"episode {index} failed the health check 100 times")
 
 
 def _build_shard(job: tuple[str, ManipRecipe, int, int, int, str]) -> int:
