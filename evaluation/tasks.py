@@ -67,8 +67,9 @@ _FQL_TABLE3 = {
     "scene": [100, 76, 98, 5, 0],
     "puzzle-3x3": [90, 16, 10, 16, 16],
 }
-# OGBench evaluation episode lengths (``max_episode_steps`` of the registered envs).
-_OGBENCH_MANIP = {"cube-single": 200, "cube-double": 500, "scene": 750, "puzzle-3x3": 500}
+# OGBench evaluation episode lengths (``max_episode_steps`` of the registered envs) and dataset kinds.
+_OGBENCH = {"cube-single": (200, "play"), "cube-double": (500, "play"), "scene": (750, "play"),
+            "puzzle-3x3": (500, "play"), "pointmaze-medium": (1000, "navigate"), "pointmaze-large": (1000, "navigate")}
 
 TASKS: dict[str, Task] = {}
 
@@ -80,19 +81,19 @@ def register(task: Task) -> Task:
     return task
 
 
-for _family, _steps in _OGBENCH_MANIP.items():
+for _family, (_steps, _kind) in _OGBENCH.items():
     for _i in range(1, 6):
         register(Task(
             task_id=f"ogbench/{_family}-task{_i}",
             suite="ogbench",
             family=_family,
             env_id=f"{_family}-singletask-task{_i}-v0",
-            dataset_id=f"{_family}-play-singletask-task{_i}-v0",
-            build_id=f"{_family}-play-v0",
+            dataset_id=f"{_family}-{_kind}-singletask-task{_i}-v0",
+            build_id=f"{_family}-{_kind}-v0",
             metric="success",
             protocol=Protocol(episodes=50, max_episode_steps=_steps),
             task_index=_i,
-            paper_scores={"FQL": _FQL_TABLE3[_family][_i - 1]},
+            paper_scores={"FQL": _FQL_TABLE3[_family][_i - 1]} if _family in _FQL_TABLE3 else {},
         ))
 
 

@@ -96,3 +96,12 @@ def test_other_manipulation_recipes_build_and_load(tmp_path, name, task, obs_dim
     assert train["observations"].shape == (1000, obs_dim) and val["observations"].shape == (1000, obs_dim)
     raw = np.load(tmp_path / f"{name}.npz")
     assert ("button_states" in raw.files) == (name != "cube-double-play-v0")
+
+
+def test_pointmaze_navigate_builds_and_loads(tmp_path):
+    import ogbench
+
+    ogbench_build.build("pointmaze-medium-navigate-v0", tmp_path, num_episodes=2, seed=0, progress=False)
+    _, train, _ = ogbench.make_env_and_datasets("pointmaze-medium-navigate-singletask-task1-v0", dataset_dir=str(tmp_path))
+    assert train["observations"].shape == (2000, 2) and train["actions"].shape == (2000, 2)
+    assert np.abs(train["actions"]).max() <= 1.0

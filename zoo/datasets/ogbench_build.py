@@ -47,15 +47,116 @@ class ManipRecipe:
     p_stack: tuple[float, float] = (0.0, 0.0)  # per-episode stacking probability ~ U(low, high)
     gripper_always_closed: bool = False  # puzzle's button oracle
     health_check: bool = False  # scene: redo episodes where the cube leaves the visible region
+    dataset_type: str = "play"
+
+    def make_env(self):
+        import gymnasium
+        import ogbench  # noqa: F401  (registers the envs)
+
+        return gymnasium.make(self.env_name, terminate_at_goal=False, mode="data_collection",
+                              max_episode_steps=self.max_episode_steps)
+
+    def generate(self, env, seed: int, index: int) -> dict[str, np.ndarray]:
+        return generate_episode(env, self, seed, index)
 
 
-RECIPES: dict[str, ManipRecipe] = {
+@dataclass(frozen=True)
+class MazeRecipe:
+    """``generate_locomaze.py`` for PointMaze: the BFS-subgoal direction as the action, plus Gaussian noise.
+
+    ``navigate``: start in a random cell, go to a random vertex cell, draw a new goal on every success.
+    ``stitch``: the goal is a cell 4 BFS steps from the start.
+    """
+
+    env_name: str
+    dataset_type: str = "navigate"
+    num_episodes: int = 1000
+    max_episode_steps: int = 1001
+    noise: float = 0.5
+
+    def make_env(self):
+        import gymnasium
+        import ogbench  # noqa: F401
+
+        return gymnasium.make(self.env_name, terminate_at_goal=False, max_episode_steps=self.max_episode_steps)
+
+    def generate(self, env, seed: int, index: int) -> dict[str, np.ndarray]:
+        return generate_maze_episode(env, self, seed, index)
+
+
+def _maze_cells(maze_map: np.ndarray) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """All free cells, and the "vertex" cells (free cells that are not straight hallway segments)."""
+    free, vertices = [], []
+    for i in range(maze_map.shape[0]):
+        for j in range(maze_map.shape[1]):
+            if maze_map[i, j] != 0:
+                continue
+            free.append((i, j))
+            up, down, left, right = maze_map[i - 1, j], maze_map[i + 1, j], maze_map[i, j - 1], maze_map[i, j + 1]
+            vertical_hallway = up == 0 and down == 0 and left == 1 and right == 1
+            horizontal_hallway = left == 0 and right == 0 and up == 1 and down == 1
+            if not (vertical_hallway or horizontal_hallway):
+                vertices.append((i, j))
+    return free, vertices
+
+
+def _cells_at_distance(maze_map: np.ndarray, start: tuple[int, int], steps: int) -> list[tuple[int, int]]:
+    dist = np.full(maze_map.shape, -1)
+    dist[start] = 0
+    queue, found = [start], []
+    while queue:
+        i, j = queue.pop(0)
+        for di, dj in ((-1, 0), (0, -1), (1, 0), (0, 1)):
+            ni, nj = i + di, j + dj
+            if 0 <= ni < maze_map.shape[0] and 0 <= nj < maze_map.shape[1] and maze_map[ni, nj] == 0 and dist[ni, nj] == -1:
+                dist[ni, nj] = dist[i, j] + 1
+                queue.append((ni, nj))
+                if dist[ni, nj] == steps:
+                    found.append((ni, nj))
+    return found
+
+
+def generate_maze_episode(env, recipe: MazeRecipe, seed: int, index: int) -> dict[str, np.ndarray]:
+    """One PointMaze episode of ``generate_locomaze.py``; randomness from ``SeedSequence([seed, index])``."""
+    env_seed, rng_seed = np.random.SeedSequence([seed, index]).generate_state(2)
+    np.random.seed(int(rng_seed))
+    maze_map = env.unwrapped.maze_map
+    free, vertices = _maze_cells(maze_map)
+    init_ij = free[np.random.randint(len(free))]
+    if recipe.dataset_type == "navigate":
+        goal_ij = vertices[np.random.randint(len(vertices))]
+    else:
+        near = _cells_at_distance(maze_map, init_ij, 4)
+        goal_ij = near[np.random.randint(len(near))] if near else init_ij
+    ob, _ = env.reset(seed=int(env_seed), options=dict(task_info=dict(init_ij=init_ij, goal_ij=goal_ij)))
+    rows: dict[str, list] = {"observations": [], "actions": [], "terminals": [], "qpos": [], "qvel": []}
+    u = env.unwrapped
+    for step in range(recipe.max_episode_steps):
+        subgoal_xy, _ = u.get_oracle_subgoal(u.get_xy(), u.cur_goal_xy)
+        direction = subgoal_xy - u.get_xy()
+        action = direction / (np.linalg.norm(direction) + 1e-6)  # the point oracle's action is the direction
+        action = np.clip(action + np.random.normal(0, recipe.noise, action.shape), -1.0, 1.0)
+        next_ob, _, terminated, truncated, info = env.step(action)
+        if info["success"] and recipe.dataset_type == "navigate":
+            u.set_goal(vertices[np.random.randint(len(vertices))])
+        rows["observations"].append(ob)
+        rows["actions"].append(action)
+        rows["terminals"].append(terminated or truncated or step == recipe.max_episode_steps - 1)
+        rows["qpos"].append(info["prev_qpos"])
+        rows["qvel"].append(info["prev_qvel"])
+        ob = next_ob
+    return {k: np.asarray(v, dtype=bool if k == "terminals" else np.float32) for k, v in rows.items()}
+
+
+RECIPES: dict[str, ManipRecipe | MazeRecipe] = {
     "cube-single-play-v0": ManipRecipe(env_name="cube-single-v0", oracles=("cube",)),
     "cube-double-play-v0": ManipRecipe(env_name="cube-double-v0", oracles=("cube",), p_stack=(0.0, 0.25)),
     "scene-play-v0": ManipRecipe(env_name="scene-v0", oracles=("cube", "button", "drawer", "window"),
                                  p_stack=(0.5, 0.5), health_check=True),
     "puzzle-3x3-play-v0": ManipRecipe(env_name="puzzle-3x3-v0", oracles=("button",), p_stack=(0.5, 0.5),
                                       gripper_always_closed=True),
+    "pointmaze-medium-navigate-v0": MazeRecipe(env_name="pointmaze-medium-v0"),
+    "pointmaze-large-navigate-v0": MazeRecipe(env_name="pointmaze-large-v0"),
 }
 
 
@@ -127,18 +228,10 @@ def generate_episode(env, recipe: ManipRecipe, seed: int, index: int) -> dict[st
     raise RuntimeError(f"episode {index} failed the health check 100 times")
 
 
-def _build_shard(job: tuple[str, ManipRecipe, int, int, int, str]) -> int:
+def _build_shard(job: tuple[str, ManipRecipe | MazeRecipe, int, int, int, str]) -> int:
     name, recipe, seed, first, last, shard_path = job
-    import gymnasium
-    import ogbench  # noqa: F401  (registers the envs)
-
-    env = gymnasium.make(
-        recipe.env_name,
-        terminate_at_goal=False,
-        mode="data_collection",
-        max_episode_steps=recipe.max_episode_steps,
-    )
-    episodes = [generate_episode(env, recipe, seed, i) for i in range(first, last)]
+    env = recipe.make_env()
+    episodes = [recipe.generate(env, seed, i) for i in range(first, last)]
     env.close()
     shard = {k: np.concatenate([e[k] for e in episodes]) for k in episodes[0]}
     tmp = shard_path + ".tmp.npz"
@@ -230,9 +323,9 @@ def build(
 
     manifest = {
         "dataset": name,
-        "source": "genzoo local rebuild (ogbench generate_manipspace.py recipe)",
+        "source": "genzoo local rebuild (recipe of ogbench's data_gen_scripts)",
         "rebuilt": True,
-        "recipe": asdict(recipe) | {"dataset_type": "play", "val_episodes": n_val},
+        "recipe": asdict(recipe) | {"val_episodes": n_val},
         "episodes": n_train,
         "seed": seed,
         "workers": workers,
