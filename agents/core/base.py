@@ -72,6 +72,7 @@ class GenerativePolicy(BasePolicy):
         self.register_buffer("obs_mean", torch.zeros(self.obs_dim))
         self.register_buffer("obs_std", torch.ones(self.obs_dim))
         self._row_generators: list[torch.Generator] | None = None
+        self._padded_rows = 0  # rows at the end of the current block that only pad it (see GenerativeAgent.predict)
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
         return (obs - self.obs_mean) / self.obs_std
@@ -85,9 +86,12 @@ class GenerativePolicy(BasePolicy):
         """
         if deterministic:
             return torch.zeros(shape, device=device)
-        gens = getattr(self, "_row_generators", None)
+        gens = self._row_generators
         if gens is None:
-            return torch.randn(shape, device=device)
+            # Rows that only pad an inference block draw nothing: the global stream is the unpadded one.
+            real = shape[0] - self._padded_rows
+            noise = torch.randn((real, *shape[1:]), device=device)
+            return torch.cat([noise, noise.new_zeros((shape[0] - real, *shape[1:]))]) if real < shape[0] else noise
         if len(gens) != shape[0]:
             raise ValueError(f"{len(gens)} generators for a batch of {shape[0]} observations")
         return torch.stack([torch.randn(shape[1:], generator=g) for g in gens]).to(device)
@@ -148,6 +152,9 @@ class GenerativeAgent(OffPolicyAlgorithm):
     policy: GenerativePolicy
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {}
     supports_generators: ClassVar[bool] = True  # predict(..., generators=[...]): see evaluation.rollouts
+    # predict() runs the networks on blocks of this many rows (padding the last): an observation's action is then
+    # bit-identical whatever the batch it comes in (n_envs=1 or 4, SB3's loop or genzoo's harness). None: off.
+    inference_block: int | None = 16
     # What the model card says about the method (see ``card_info``): the paper (short, title, arxiv, bibtex,
     # setting), whether the code is an unofficial reimplementation, the paper's setting that the card compares
     # a checkpoint against, notes on the implementation, and the choices made where the paper is silent.
@@ -476,14 +483,30 @@ class GenerativeAgent(OffPolicyAlgorithm):
             raise ValueError(f"got {len(generators)} generators for {n} observations")
 
         def sample(rows: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+            gens = None
             if generators is not None:
-                self.policy._row_generators = generators if mask is None else [g for g, m in zip(generators, mask) if m]
+                gens = list(generators) if mask is None else [g for g, m in zip(generators, mask) if m]
+            x = self.policy.normalize(torch.as_tensor(rows, device=self.device))
+            # Fixed-size blocks: GEMM kernels reduce in a batch-size-dependent order, so without this an
+            # observation's action would change (by an ulp, then chaotically) with what else is in the batch.
+            block = self.inference_block or len(x)
+            pad = -len(x) % block
+            if pad:
+                x = torch.cat([x, x[:1].expand(pad, -1)])
+                if gens is not None:
+                    gens = gens + [torch.Generator().manual_seed(0) for _ in range(pad)]
+            out = []
             try:
                 with torch.no_grad(), self.autocast():
-                    x = self.policy.normalize(torch.as_tensor(rows, device=self.device))
-                    chunk = self.policy.sample_actions(x, deterministic=deterministic, **sampler)
+                    for i in range(0, len(x), block):
+                        if gens is not None:
+                            self.policy._row_generators = gens[i:i + block]
+                        self.policy._padded_rows = max(0, i + block - len(rows))
+                        out.append(self.policy.sample_actions(x[i:i + block], deterministic=deterministic, **sampler))
             finally:
                 self.policy._row_generators = None
+                self.policy._padded_rows = 0
+            chunk = torch.cat(out)[: len(rows)]
             return chunk.float().cpu().numpy().reshape(len(rows), horizon, act_dim)
 
         if horizon == 1:

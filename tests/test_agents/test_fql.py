@@ -158,3 +158,16 @@ def test_bf16_precision_trains(toy_dataset, make_fql):
     assert all(p.dtype == torch.float32 for p in agent.policy.parameters())
     with pytest.raises(ValueError, match="precision"):
         make_fql(toy_dataset, precision="fp16")
+
+
+def test_actions_do_not_depend_on_the_rest_of_the_batch(toy_dataset, make_fql):
+    agent = make_fql(toy_dataset, actor_hidden_dims=[64, 64, 64], precision="bf16")
+    obs = toy_dataset.observations[:20]
+
+    def gens():
+        return [torch.Generator().manual_seed(i) for i in range(20)]
+
+    together = agent.predict(obs, generators=gens())[0]
+    g = gens()
+    alone = np.stack([agent.predict(obs[i], generators=[g[i]])[0] for i in range(20)])
+    np.testing.assert_array_equal(together, alone)
