@@ -72,7 +72,6 @@ class GenerativePolicy(BasePolicy):
         self.register_buffer("obs_mean", torch.zeros(self.obs_dim))
         self.register_buffer("obs_std", torch.ones(self.obs_dim))
         self._row_generators: list[torch.Generator] | None = None
-        self._padded_rows = 0  # rows at the end of the current block that only pad it (see GenerativeAgent.predict)
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
         return (obs - self.obs_mean) / self.obs_std
@@ -88,10 +87,7 @@ class GenerativePolicy(BasePolicy):
             return torch.zeros(shape, device=device)
         gens = self._row_generators
         if gens is None:
-            # Rows that only pad an inference block draw nothing: the global stream is the unpadded one.
-            real = shape[0] - self._padded_rows
-            noise = torch.randn((real, *shape[1:]), device=device)
-            return torch.cat([noise, noise.new_zeros((shape[0] - real, *shape[1:]))]) if real < shape[0] else noise
+            return torch.randn(shape, device=device)
         if len(gens) != shape[0]:
             raise ValueError(f"{len(gens)} generators for a batch of {shape[0]} observations")
         return torch.stack([torch.randn(shape[1:], generator=g) for g in gens]).to(device)
@@ -152,9 +148,6 @@ class GenerativeAgent(OffPolicyAlgorithm):
     policy: GenerativePolicy
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {}
     supports_generators: ClassVar[bool] = True  # predict(..., generators=[...]): see evaluation.rollouts
-    # predict() runs the networks on blocks of this many rows (padding the last): an observation's action is then
-    # bit-identical whatever the batch it comes in (n_envs=1 or 4, SB3's loop or genzoo's harness). None: off.
-    inference_block: int | None = 16
     # What the model card says about the method (see ``card_info``): the paper (short, title, arxiv, bibtex,
     # setting), whether the code is an unofficial reimplementation, the paper's setting that the card compares
     # a checkpoint against, notes on the implementation, and the choices made where the paper is silent.
@@ -465,7 +458,8 @@ class GenerativeAgent(OffPolicyAlgorithm):
         ``deterministic=True`` feeds zero noise to the sampler. With action chunks (``action_horizon > 1``) the
         remaining actions of each env's chunk are carried in ``state`` and executed one per call; ``episode_start``
         (as SB3 loops pass it) drops a stale chunk. ``generators`` (CPU ``torch.Generator``, one per observation)
-        make each row's noise independent of the rest of the batch. ``sampler`` holds the method's knobs (e.g.
+        make each row's action independent of the rest of the batch (noise from its own generator, networks run
+        row by row), as the evaluation harness needs. ``sampler`` holds the method's knobs (e.g.
         ``sampling_steps``).
         """
         obs = np.asarray(observation, dtype=np.float32)
@@ -477,7 +471,8 @@ class GenerativeAgent(OffPolicyAlgorithm):
             )
         batch = obs[None] if single else obs
         n, horizon, act_dim = len(batch), self.action_horizon, self.policy.act_dim
-        self.policy.set_training_mode(False)
+        if self.policy.training:
+            self.policy.set_training_mode(False)
 
         if generators is not None and len(generators) != n:
             raise ValueError(f"got {len(generators)} generators for {n} observations")
@@ -486,26 +481,22 @@ class GenerativeAgent(OffPolicyAlgorithm):
             gens = None
             if generators is not None:
                 gens = list(generators) if mask is None else [g for g, m in zip(generators, mask) if m]
-            x = self.policy.normalize(torch.as_tensor(rows, device=self.device))
-            # Fixed-size blocks: GEMM kernels reduce in a batch-size-dependent order, so without this an
-            # observation's action would change (by an ulp, then chaotically) with what else is in the batch.
-            block = self.inference_block or len(x)
-            pad = -len(x) % block
-            if pad:
-                x = torch.cat([x, x[:1].expand(pad, -1)])
-                if gens is not None:
-                    gens = gens + [torch.Generator().manual_seed(0) for _ in range(pad)]
+            x = torch.as_tensor(rows, device=self.device)
+            if self.normalize_observations:
+                x = self.policy.normalize(x)
+            # With per-row generators each row is also computed on its own: GEMM kernels reduce in a
+            # batch-size-dependent order, so a row's action would otherwise change (by an ulp, then chaotically
+            # over an episode) with what else is in the batch. One row at a time matches SB3's single-env loop.
+            block = 1 if gens is not None else len(x)
             out = []
             try:
-                with torch.no_grad(), self.autocast():
+                with torch.inference_mode(), self.autocast():
                     for i in range(0, len(x), block):
                         if gens is not None:
                             self.policy._row_generators = gens[i:i + block]
-                        self.policy._padded_rows = max(0, i + block - len(rows))
                         out.append(self.policy.sample_actions(x[i:i + block], deterministic=deterministic, **sampler))
             finally:
                 self.policy._row_generators = None
-                self.policy._padded_rows = 0
             chunk = torch.cat(out)[: len(rows)]
             return chunk.float().cpu().numpy().reshape(len(rows), horizon, act_dim)
 
