@@ -13,7 +13,7 @@ import numpy as np
 from evaluation.aggregate import aggregate
 
 COLUMNS = ["method", "task", "seed", "score", "ci_low", "ci_high", "metric", "episodes", "deterministic", "sampler",
-           "latency_ms", "dataset_sha256", "rebuilt", "device", "checkpoint", "checkpoint_sha256"]
+           "latency_ms", "paper", "dataset_sha256", "rebuilt", "device", "checkpoint", "checkpoint_sha256"]
 
 
 def row_from_result(repo: str, config: dict[str, Any], result: dict[str, Any], checkpoint_sha256: str) -> dict[str, Any]:
@@ -31,6 +31,7 @@ def row_from_result(repo: str, config: dict[str, Any], result: dict[str, Any], c
         "deterministic": proto["deterministic"],
         "sampler": json.dumps(proto.get("sampler") or {}),
         "latency_ms": round(result["latency_ms_per_action"], 3),
+        "paper": (result.get("paper_scores") or {}).get(config["algo"]),
         "dataset_sha256": dataset.get("sha256", ""),
         "rebuilt": bool(dataset.get("rebuilt", False)),
         "device": result.get("device", "cpu"),
@@ -88,13 +89,15 @@ def write(rows: list[dict[str, Any]], out_dir: str | Path, meta: dict[str, Any] 
     if meta:
         lines += [f"Evaluated on: {meta.get('device', '?')}; " + ", ".join(f"{k} {v}" for k, v in
                                                                         (meta.get("versions") or {}).items()), ""]
-    lines += ["| task | method | seed | score | 95% CI | episodes (seeds) | deterministic | latency (ms/action) | dataset |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    header = ["task", "method", "seed", "score", "95% CI", "paper", "episodes (seeds)", "deterministic",
+              "latency (ms/action)", "dataset"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         kind = "rebuilt" if r["rebuilt"] else "official"
         data = f"{kind} `{r['dataset_sha256'][:12]}`" if r["dataset_sha256"] else "-"
         ci = f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
-        lines.append(f"| `{r['task']}` | {r['method']} | {r['seed']} | {r['score']:.1f} | {ci} "
+        paper = "-" if r.get("paper") is None else f"{r['paper']}"
+        lines.append(f"| `{r['task']}` | {r['method']} | {r['seed']} | {r['score']:.1f} | {ci} | {paper} "
                      f"| {r['episodes']} ({r['episode_seeds']}) | {r['deterministic']} | {r['latency_ms']:.2f} | {data} |")
     if aggregates:
         lines += ["", "## Aggregates per method (rliable: IQM, mean, median, optimality gap; stratified bootstrap 95% CIs)",

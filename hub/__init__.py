@@ -15,6 +15,7 @@ from hub.files import (
     read_tensors,
     space_from_json,
     space_to_json,
+    weights_sha256,
     write_checkpoint,
 )
 from hub.resolve import REPO_FILES, bundled_ids, bundled_path, is_repo_id, push_folder, repo_id, resolve
@@ -39,5 +40,6 @@ __all__ = [
     "resolve",
     "space_from_json",
     "space_to_json",
+    "weights_sha256",
     "write_checkpoint",
 ]

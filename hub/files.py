@@ -120,6 +120,22 @@ def read_tensors(path: str | os.PathLike, device: str = "cpu", require_genzoo: b
         raise CheckpointError(f"{path} is not a readable safetensors file ({err}); the checkpoint is corrupt") from err
 
 
+def weights_sha256(path: str | os.PathLike) -> str:
+    """A digest of a safetensors file's tensors (names, dtypes, shapes, bytes), blind to header metadata, so a
+    checkpoint re-saved with other metadata keeps its identity."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    tensors = read_tensors(path)
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def validate_config(config: dict[str, Any], path: str | os.PathLike = "config.json") -> None:
     """Check config.json against the schema of the current format (clear message on the first problem)."""
     schema: dict[str, tuple[type | tuple[type, ...], bool]] = {

@@ -1,7 +1,7 @@
 """``genzoo leaderboard``: reload every catalogue checkpoint through the Hub layer, evaluate what is missing or
 stale, and write the leaderboard files.
 
-Results are cached by (sha256 of model.safetensors, protocol): a checkpoint's own ``results.json`` counts when its
+Results are cached by (digest of the checkpoint's tensors, protocol): a checkpoint's own ``results.json`` counts when its
 hash and protocol match, otherwise the evaluation runs and lands in the cache folder.
 """
 
@@ -15,14 +15,6 @@ from typing import Any
 import hub
 
 DEFAULT_CACHE = Path("~/.cache/genzoo/eval").expanduser()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _protocol_key(task_id: str, episodes: int | None, deterministic: bool | None) -> dict[str, Any]:
@@ -57,7 +49,7 @@ def run(methods: list[str] | None = None, tasks: list[str] | None = None, device
             continue
         if tasks and config["task"] not in tasks:
             continue
-        sha = file_sha256(path / hub.WEIGHTS_FILE)
+        sha = hub.weights_sha256(path / hub.WEIGHTS_FILE)
         key = _protocol_key(config["task"], episodes, None)
         cached = cache / f"{sha[:16]}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]}.json"
         result = None

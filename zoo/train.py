@@ -28,6 +28,8 @@ import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import CSVOutputFormat, HumanOutputFormat, Logger
 
+import hub
+
 HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 CHECKPOINT, MODEL = "checkpoint", "model"
 
@@ -302,9 +304,7 @@ def evaluate_checkpoint(checkpoint: str | Path, episodes: int | None = None, dev
     result = evaluate(agent, task.task_id, n_episodes=episodes, progress_bar=progress_bar)
     result["eval_wall_time_s"] = round(time.time() - t0, 1)
     result["checkpoint"] = {"algo": config["algo"], "training": config.get("training"), "dataset": config.get("dataset")}
-    from zoo.leaderboard import file_sha256
-
-    result["checkpoint_sha256"] = file_sha256(Path(agent.source_dir) / "model.safetensors")
+    result["checkpoint_sha256"] = hub.weights_sha256(Path(agent.source_dir) / hub.WEIGHTS_FILE)
     return result
 
 

@@ -6,7 +6,7 @@ from evaluation import leaderboard
 def _row(method, task, seed, score):
     return {"method": method, "task": task, "seed": seed, "score": score, "ci_low": score - 5, "ci_high": score + 5,
             "metric": "success rate (%)", "episodes": 50, "episode_seeds": "0..49", "deterministic": False,
-            "sampler": "{}", "latency_ms": 0.2, "dataset_sha256": "ab" * 32, "rebuilt": True, "device": "cpu",
+            "sampler": "{}", "latency_ms": 0.2, "paper": 97, "dataset_sha256": "ab" * 32, "rebuilt": True, "device": "cpu",
             "checkpoint": f"genzoo/{method.lower()}-{seed}", "checkpoint_sha256": "cd" * 32}
 
 
@@ -19,4 +19,5 @@ def test_leaderboard_files_and_aggregates(tmp_path):
     assert iqm["ci_low"] <= iqm["value"] <= iqm["ci_high"] and 0.7 < iqm["value"] < 0.9
     md = paths["md"].read_text()
     assert "not the papers' numbers" in md and "| `ogbench/cube-single-task1` | FQL | 0 |" in md
+    assert "| paper |" in md
     assert "cube-single" in data["aggregates"]
