@@ -3,8 +3,8 @@
     python benchmarks/eval_harness.py --episodes 20
 
 Both run the bundled FQL checkpoint on ``ogbench/cube-single-task1`` with ``deterministic=True`` (SB3's default).
-SB3's loop gets one ``evaluate_policy(n_eval_episodes=1)`` call per episode on an env reset with that episode's
-seed, so both see the same episodes. Reported: whether per-episode returns and successes are identical (harness
+SB3's loop gets one ``evaluate_policy(n_eval_episodes=1)`` call per episode on one env seeded with that episode's
+seed before the call, so both see the same episodes. Reported: whether per-episode returns and successes are identical (harness
 at ``n_envs=1``), and wall times (SB3 loop, harness at n_envs=1, harness at n_envs=2 on 2 cores).
 """
 
@@ -30,9 +30,9 @@ def sb3_loop(agent, seeds: list[int]) -> tuple[list[tuple[float, float]], float]
 
     out = []
     t0 = time.perf_counter()
+    env = DummyVecEnv([lambda: Monitor(get(TASK).make_env())])
     for seed in seeds:
-        env = DummyVecEnv([lambda: Monitor(get(TASK).make_env())])
-        env.seed(seed)
+        env.seed(seed)  # applied by the reset evaluate_policy starts with
         successes = []
 
         def track(local, _globals, successes=successes):
@@ -41,8 +41,8 @@ def sb3_loop(agent, seeds: list[int]) -> tuple[list[tuple[float, float]], float]
 
         rewards, _ = evaluate_policy(agent, env, n_eval_episodes=1, deterministic=True, return_episode_rewards=True,
                                      callback=track)
-        env.close()
         out.append((float(rewards[0]), successes[0]))
+    env.close()
     return out, time.perf_counter() - t0
 
 

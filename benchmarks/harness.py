@@ -35,7 +35,7 @@ def machine_info() -> dict[str, str]:
     return {
         "cpu": cpu,
         "cores": str(os.cpu_count()),
-        "amx_bf16": str("amx_bf16" in flags),
+        "bf16_isa": ", ".join(f for f in ("avx512_bf16", "amx_bf16") if f in flags.split()) or "none",
         "torch": torch.__version__,
         "python": platform.python_version(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
@@ -82,7 +82,7 @@ def append_results(title: str, command: str, load: float, table: list[list[str]]
     lines = [
         f"## {title} — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         "",
-        f"`{command}` · {info['cpu']} · {info['cores']} cores · AMX-bf16 {info['amx_bf16']} · torch {info['torch']} · "
+        f"`{command}` · {info['cpu']} · {info['cores']} cores · bf16 ISA {info['bf16_isa']} · torch {info['torch']} · "
         f"CUDA {info['cuda']} · load average at start {load:.2f}",
         "",
         "| " + " | ".join(header) + " |",
