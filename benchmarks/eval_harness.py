@@ -64,15 +64,21 @@ def main() -> None:
     t0 = time.perf_counter()
     two = evaluate(agent, TASK, seeds=seeds, deterministic=True, n_envs=2)
     t_two = time.perf_counter() - t0
+    from evaluation import get
+    from evaluation.rollouts import _make_envs
+
+    t0 = time.perf_counter()
+    _make_envs(get(TASK), 2).close()
+    t_start = time.perf_counter() - t0
     ours = [(e["return"], e["success"]) for e in one["episodes"]]
     identical = ours == ref and one["episodes"] == two["episodes"]
     rows = [[str(args.episodes), str(identical), f"{np.mean([s for _, s in ref]) * 100:.1f}", f"{t_sb3:.1f}",
-             f"{t_one:.1f} ({t_one / t_sb3:.2f}x)", f"{t_two:.1f} ({t_two / t_sb3:.2f}x)"]]
+             f"{t_one:.1f} ({t_one / t_sb3:.2f}x)", f"{t_two:.1f} ({t_two / t_sb3:.2f}x)", f"{t_start:.1f}"]]
     text = harness.append_results(
         "Evaluation harness vs SB3 evaluate_policy (bundled FQL, cube-single task1, deterministic)",
         "python benchmarks/eval_harness.py " + " ".join(sys.argv[1:]), load, rows,
         ["episodes", "identical per-episode returns & successes", "success %", "SB3 loop (s)",
-         "harness n_envs=1 (s)", "harness n_envs=2 (s)"],
+         "harness n_envs=1 (s)", "harness n_envs=2 (s)", "of which: starting 2 env workers (s)"],
         ["Wall times include env start-up; n_envs=2 runs the envs in two processes (AsyncVectorEnv)."],
     )
     harness.write(text, args.no_write or args.quick)

@@ -76,6 +76,13 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def start(p: argparse.ArgumentParser, quick: dict, full: dict) -> tuple[argparse.Namespace, float, dict]:
+    """Parse the arguments, refuse a busy machine, and pick the timing preset (``--quick`` or full)."""
+    args = p.parse_args()
+    load = guard_idle(args.max_load, args.force)
+    return args, load, (quick if args.quick else full)
+
+
 def append_results(title: str, command: str, load: float, table: list[list[str]], header: list[str],
                    notes: list[str] = ()) -> str:
     info = machine_info()

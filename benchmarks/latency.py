@@ -30,9 +30,10 @@ AGENTS = {"FQL": (make_fql, fql_policy_net)}
 def main() -> None:
     p = harness.parser(__doc__)
     p.add_argument("--methods", nargs="+", default=list(AGENTS))
-    args = p.parse_args()
-    load = harness.guard_idle(args.max_load, args.force)
-    timing = dict(warmup=5, min_calls=20, min_seconds=0.3, repeats=1) if args.quick else dict(warmup=100, min_calls=500)
+    args, load, timing = harness.start(
+        p, quick=dict(warmup=5, min_calls=20, min_seconds=0.3, repeats=1),
+        full=dict(warmup=100, min_calls=500),
+    )
     rows = []
     for method in args.methods:
         make, net_of = AGENTS[method]

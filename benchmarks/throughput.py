@@ -52,9 +52,10 @@ def main() -> None:
     p = harness.parser(__doc__)
     p.add_argument("--methods", nargs="+", default=list(AGENTS))
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    args = p.parse_args()
-    load = harness.guard_idle(args.max_load, args.force)
-    timing = dict(warmup=2, min_calls=5, min_seconds=0.5, repeats=1) if args.quick else dict(warmup=20, min_calls=50)
+    args, load, timing = harness.start(
+        p, quick=dict(warmup=2, min_calls=5, min_seconds=0.5, repeats=1),
+        full=dict(warmup=20, min_calls=50),
+    )
     rows = []
     for method in args.methods:
         make, reference = AGENTS[method]
