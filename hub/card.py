@@ -64,11 +64,13 @@ def _wall(seconds: float | None) -> str:
     return f"{h} h {rem // 60:02d} min" if h else f"{rem // 60} min {rem % 60:02d} s"
 
 
-def render_card(repo_id: str, config: dict[str, Any], results: dict[str, Any] | None, method: dict[str, Any]) -> str:
+def render_card(repo_id: str, config: dict[str, Any], results: dict[str, Any] | None, method: dict[str, Any],
+                replay: bool = False) -> str:
     """The full README.md of a checkpoint repo (metadata + body), as a string.
 
     ``method`` is what the agent class knows of its paper: ``paper`` (short, bibtex, setting), ``unofficial``,
-    ``choices`` (list of {name, value, why}), ``deviations`` (list of strings), ``paper_score``.
+    ``choices`` (list of {name, value, why}), ``deviations`` (list of strings), ``paper_score``. ``replay``: the
+    repo has a ``replay.mp4`` of the protocol's first evaluation episode.
     """
     training = config.get("training") or {}
     task = config.get("task") or "unknown"
@@ -81,6 +83,7 @@ def render_card(repo_id: str, config: dict[str, Any], results: dict[str, Any] | 
         "env_id": config.get("env_id", ""),
         "suite_name": SUITE_NAMES.get(task.split("/", 1)[0], task.split("/", 1)[0]),
         "repo_id": repo_id,
+        "replay": replay,
         "seed": training.get("seed"),
         "dataset": config.get("dataset"),
         "unofficial": method.get("unofficial", False),

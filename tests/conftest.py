@@ -8,6 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from evaluation.video import prefer_headless_gl
+
+prefer_headless_gl()  # as the CLI does, before any test imports mujoco
+
 warnings.filterwarnings("ignore", message=".*precision lowered by casting.*")
 torch.set_num_threads(1)
 

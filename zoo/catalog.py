@@ -1,7 +1,8 @@
 """The bundled catalogue: published checkpoints shipped in ``zoo/checkpoints`` with their cards in ``model_cards/``.
 
 ``bundle(model_dir)`` publishes a finished run's ``model/`` folder into the catalogue: the Hub repo files
-(never a training state) under ``zoo/checkpoints/{org}/{name}``, with the card re-rendered for that repo id, and a
+(never a training state) under ``zoo/checkpoints/{org}/{name}``, with the card re-rendered for that repo id, a
+``replay.mp4`` of the protocol's first evaluation episode when an offscreen renderer is available, and a
 byte-identical copy of the card in ``model_cards/{name}.md`` (what ``push_to_hub`` uploads as README.md).
 """
 
@@ -15,15 +16,23 @@ import hub
 MODEL_CARDS = Path(__file__).resolve().parent.parent / "model_cards"
 
 
-def bundle(model_dir: str | Path, repo_id: str | None = None) -> Path:
-    """Copy a checkpoint into the bundled catalogue under ``repo_id`` (default: the id scheme) and write its card."""
+def bundle(model_dir: str | Path, repo_id: str | None = None, video: bool = True) -> Path:
+    """Copy a checkpoint into the bundled catalogue under ``repo_id`` (default: the id scheme) and write its card.
+
+    ``video``: record ``replay.mp4`` when the checkpoint has none and its task renders (see ``evaluation.video``).
+    """
     import zoo
+    from evaluation.video import VIDEO_FILE, record_replay
 
     agent = zoo.load(model_dir)
     repo = repo_id or agent.default_repo_id()
     dest = hub.bundled_path(repo)
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    task = agent.config.get("task")
+    if video and task and not (Path(model_dir) / VIDEO_FILE).is_file():
+        record_replay(agent, task, tmp / VIDEO_FILE)  # before the card, which links the video when it exists
     agent.save_pretrained(tmp, repo_id=repo)
     for f in tmp.iterdir():
         if f.name not in hub.REPO_FILES:

@@ -139,7 +139,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_bundle(args: argparse.Namespace) -> int:
     from zoo.catalog import bundle
 
-    print(bundle(args.checkpoint, args.repo_id))
+    print(bundle(args.checkpoint, args.repo_id, video=not args.no_video))
     return 0
 
 
@@ -268,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     bd = sub.add_parser("bundle", help="publish a checkpoint into the bundled catalogue (zoo/checkpoints, model_cards)")
     bd.add_argument("checkpoint")
     bd.add_argument("--repo-id", default=None)
+    bd.add_argument("--no-video", action="store_true", help="do not record replay.mp4")
     bd.set_defaults(func=cmd_bundle)
 
     ls = sub.add_parser("list", help="the bundled checkpoints and their scores")
@@ -290,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from evaluation.video import prefer_headless_gl
+
+    prefer_headless_gl()  # before any env imports mujoco: replay videos and renders need an offscreen GL
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -598,7 +598,8 @@ class GenerativeAgent(OffPolicyAlgorithm):
         """Write a Hub repo: weights, config.json, the model card (README.md), results.json and training_log.csv.
 
         ``results`` is an ``evaluation.evaluate`` record; by default the one this agent was loaded with (if any).
-        Files of the source checkpoint (results, training log and its plot) are carried over.
+        Files of the source checkpoint (results, training log and its plot, replay video) are carried over; the
+        card shows ``replay.mp4`` when the directory has one (``zoo.catalog.bundle`` records it).
         """
         out = Path(save_directory)
         self.save(out, **config)
@@ -612,7 +613,7 @@ class GenerativeAgent(OffPolicyAlgorithm):
                 if (self.source_dir / name).is_file():
                     shutil.copyfile(self.source_dir / name, out / name)
         repo = repo_id or self.default_repo_id(cfg)
-        card = hub.render_card(repo, cfg, results, self.card_info(cfg, results))
+        card = hub.render_card(repo, cfg, results, self.card_info(cfg, results), replay=(out / "replay.mp4").is_file())
         (out / "README.md").write_text(card)
         return out
 
