@@ -179,8 +179,11 @@ def evaluate(
     finally:
         envs.close()
     wall = time.time() - t0
-    key = "success" if task.metric == "success" else "return"
-    scores = np.array([r[key] for r in records])
+    if task.metric == "normalized_score":
+        ref_min, ref_max = task.reference_scores()
+        for r in records:
+            r["normalized_score"] = 100.0 * (r["return"] - ref_min) / (ref_max - ref_min)
+    scores = np.array([r[task.metric] for r in records])  # "success" (0/1), "normalized_score" or "return"
     single = measure_latency(policy, first_obs[0], deterministic=deterministic, **sampler)
     from importlib.metadata import version
 
@@ -198,6 +201,7 @@ def evaluate(
             "checkpoint": proto.checkpoint,
         },
         "aggregate": metrics.summarize(scores, scale=100.0 if task.metric == "success" else 1.0),
+        "reference_scores": list(task.reference_scores()) if task.metric == "normalized_score" else None,
         "latency_ms_per_action": 1e3 * single,
         "latency_ms_batched": {"n_envs": n_envs, "ms_per_call": 1e3 * float(np.median(latencies[1:] or latencies))},
         "paper_scores": dict(task.paper_scores),

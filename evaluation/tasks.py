@@ -8,6 +8,7 @@ episode length, deterministic or sampled actions, checkpoint-selection rule).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,11 +44,27 @@ class Task:
         return "success rate (%)" if self.metric == "success" else "normalised score (x100)"
 
     def make_env(self, **kwargs: Any) -> gymnasium.Env:
-        """A fresh evaluation env for this task (TimeLimit from the protocol)."""
+        """A fresh evaluation env for this task (TimeLimit from the protocol).
+
+        Minari tasks use their dataset's ``eval_env`` spec, with Dict observations flattened as the dataset loader
+        flattens them (``FlattenObservation``: the Dict space's key order).
+        """
+        kwargs.setdefault("max_episode_steps", self.protocol.max_episode_steps)
+        if self.suite == "minari":
+            env = gymnasium.make(_minari_metadata(self.dataset_id)[0], **kwargs)
+            if isinstance(env.observation_space, gymnasium.spaces.Dict):
+                env = gymnasium.wrappers.FlattenObservation(env)
+            return env
         if self.suite == "ogbench":
             import ogbench  # noqa: F401  (registers the OGBench envs)
-        kwargs.setdefault("max_episode_steps", self.protocol.max_episode_steps)
         return gymnasium.make(self.env_id, **kwargs)
+
+    def reference_scores(self) -> tuple[float, float]:
+        """``(ref_min, ref_max)`` returns that normalise this task's score to ``100 * (R - min) / (max - min)``."""
+        if self.metric != "normalized_score":
+            raise ValueError(f"{self.task_id} is scored by {self.metric}, not a normalised return")
+        _, ref_min, ref_max = _minari_metadata(self.dataset_id)
+        return ref_min, ref_max
 
     def check_env(self, env: gymnasium.Env) -> None:
         """Assert the env runs this task (call after ``reset``)."""
@@ -74,6 +91,27 @@ _OGBENCH = {"cube-single": (200, "play"), "cube-double": (500, "play"), "scene":
 TASKS: dict[str, Task] = {}
 
 
+@functools.cache
+def _minari_metadata(dataset_id: str) -> tuple[Any, float, float]:
+    """The eval env spec and reference scores stored in a local Minari dataset (``$MINARI_DATASETS_PATH``)."""
+    import minari
+
+    try:
+        ds = minari.load_dataset(dataset_id)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"Minari dataset {dataset_id} is not on this machine; its eval env and reference scores live in it: "
+            f"run `genzoo data build {dataset_id}`"
+        ) from None
+    meta = ds.storage.metadata
+    env = ds.recover_environment(eval_env=True)  # the dataset's eval_env spec (its env spec when it has none)
+    spec = env.spec
+    env.close()
+    if meta.get("ref_min_score") is None or meta.get("ref_max_score") is None:
+        raise ValueError(f"Minari dataset {dataset_id} has no reference scores; it cannot be scored normalised")
+    return spec, float(meta["ref_min_score"]), float(meta["ref_max_score"])
+
+
 def register(task: Task) -> Task:
     if task.task_id in TASKS:
         raise ValueError(f"task {task.task_id} is already registered")
@@ -94,6 +132,23 @@ for _family, (_steps, _kind) in _OGBENCH.items():
             protocol=Protocol(episodes=50, max_episode_steps=_steps),
             task_index=_i,
             paper_scores={"FQL": _FQL_TABLE3[_family][_i - 1]} if _family in _FQL_TABLE3 else {},
+        ))
+
+
+# Minari's D4RL PointMaze (Fu et al. 2020, ported by Farama): normalised return ×100 on the dataset's single-goal
+# eval env (continuing task, time limit of the registered env); reference scores from the dataset's metadata.
+for _maze, _steps in (("umaze", 300), ("medium", 600), ("large", 800)):
+    for _suffix in ("", "-dense"):
+        _dataset = f"D4RL/pointmaze/{_maze}{_suffix}-v2"
+        register(Task(
+            task_id=f"minari/{_dataset}",
+            suite="minari",
+            family=f"pointmaze-{_maze}{_suffix}",
+            env_id=f"PointMaze_{ {'umaze': 'UMaze'}.get(_maze, _maze.title()) }{'Dense' if _suffix else ''}-v3",
+            dataset_id=_dataset,
+            build_id=_dataset,
+            metric="normalized_score",
+            protocol=Protocol(episodes=50, max_episode_steps=_steps),
         ))
 
 

@@ -22,6 +22,7 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     home.mkdir(exist_ok=True)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GENZOO_OGBENCH_DIR", str(home / "ogbench-data"))
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(home / "minari-data"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 

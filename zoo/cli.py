@@ -178,28 +178,27 @@ def cmd_data(args: argparse.Namespace) -> int:
     from zoo.datasets import ogbench_build
 
     if args.data_cmd == "build":
-        manifest = datasets.build(args.name, args.dataset_dir, num_episodes=args.episodes, workers=args.workers,
-                                  seed=args.seed)
+        manifest = datasets.build(args.name, args.dataset_dir, num_episodes=args.episodes, total_steps=args.steps,
+                                  workers=args.workers, seed=args.seed)
         m = json.loads(Path(manifest).read_text())
         print(f"built {args.name} in {m['build_seconds']:.0f} s; manifest {manifest}")
         return 0
     if args.data_cmd == "list":
         for row in datasets.status(args.dataset_dir):
             state = ("present (local rebuild)" if row["rebuilt"] else "present") if row["present"] else "missing"
-            print(f"{row['dataset']:28s} {state:24s} {row['path'] if row['present'] else row['build']}")
+            built = f"built in {row['build_seconds']:.0f} s" if row.get("build_seconds") is not None else ""
+            print(f"{row['dataset']:34s} {state:24s} {built:18s} {row['path'] if row['present'] else row['build']}")
         return 0
     if args.data_cmd == "verify":
         bad = 0
-        root = datasets.dataset_dir(args.dataset_dir)
         for row in datasets.status(args.dataset_dir):
-            manifest = ogbench_build.manifest_path(root, row["dataset"])
-            if not manifest.is_file():
+            if not row["manifest"]:
                 continue
-            for fname, meta in json.loads(manifest.read_text())["files"].items():
-                path = root / fname
+            for fname, meta in json.loads(Path(row["manifest"]).read_text())["files"].items():
+                path = Path(row["files_root"]) / fname
                 ok = path.is_file() and ogbench_build._sha256(path) == meta["sha256"]
                 bad += not ok
-                print(f"{fname:32s} {'ok' if ok else 'MISMATCH (rebuild it)'}")
+                print(f"{row['dataset']:34s} {fname:32s} {'ok' if ok else 'MISMATCH (rebuild it)'}")
         return 1 if bad else 0
     raise AssertionError(args.data_cmd)
 
@@ -279,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = data.add_subparsers(dest="data_cmd", required=True)
     b = dsub.add_parser("build", help="rebuild a dataset locally with the original recipe")
     b.add_argument("name")
-    b.add_argument("--episodes", type=int, default=None, help="training episodes (default: the recipe's)")
+    b.add_argument("--episodes", type=int, default=None, help="OGBench: training episodes (default: the recipe's)")
+    b.add_argument("--steps", type=int, default=None, help="Minari: environment steps (default: the recipe's)")
     b.add_argument("--workers", type=int, default=1)
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--dataset-dir", default=None)

@@ -52,6 +52,9 @@ def status(directory: str | os.PathLike | None = None) -> list[dict[str, Any]]:
             "rebuilt": manifest.is_file(),
             "path": str(root / f"{name}.npz"),
             "build": f"genzoo data build {name}",
+            "manifest": str(manifest) if manifest.is_file() else None,
+            "files_root": str(root),
+            "build_seconds": json.loads(manifest.read_text())["build_seconds"] if manifest.is_file() else None,
         })
     return rows
 
