@@ -200,6 +200,14 @@ def cmd_data(args: argparse.Namespace) -> int:
                 bad += not ok
                 print(f"{row['dataset']:34s} {fname:32s} {'ok' if ok else 'MISMATCH (rebuild it)'}")
         return 1 if bad else 0
+    if args.data_cmd == "stats":
+        from zoo.datasets import stats
+
+        text = stats.table(args.dataset_dir)
+        print(text, end="")
+        if args.readme:
+            stats.write_readme(args.readme, text)
+        return 0
     raise AssertionError(args.data_cmd)
 
 
@@ -286,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, helptext in (("list", "what exists, what is missing"), ("verify", "re-check sha256 against manifests")):
         x = dsub.add_parser(name, help=helptext)
         x.add_argument("--dataset-dir", default=None)
+    st = dsub.add_parser("stats", help="episodes, transitions and behaviour-data success of every dataset present")
+    st.add_argument("--dataset-dir", default=None)
+    st.add_argument("--readme", default=None, help="also write the table into this file's dataset-stats block")
     data.set_defaults(func=cmd_data)
     return p
 

@@ -105,3 +105,14 @@ def test_pointmaze_navigate_builds_and_loads(tmp_path):
     _, train, _ = ogbench.make_env_and_datasets("pointmaze-medium-navigate-singletask-task1-v0", dataset_dir=str(tmp_path))
     assert train["observations"].shape == (2000, 2) and train["actions"].shape == (2000, 2)
     assert np.abs(train["actions"]).max() <= 1.0
+
+
+def test_stats_table_counts_episodes_and_task_goals(tiny_ogbench_dir, tmp_path):
+    from zoo.datasets import stats
+
+    s = stats.ogbench_stats("cube-single-play-v0", tiny_ogbench_dir)
+    assert s["episodes"] == 2 and s["transitions"] == 2 * 1000  # the train file: 2 episodes of 1001 rows
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{stats.START}\nold\n{stats.END}\nrest\n")
+    stats.write_readme(readme, "| new |\n")
+    assert readme.read_text() == f"intro\n{stats.START}\n| new |\n{stats.END}\nrest\n"

@@ -132,3 +132,12 @@ def test_missing_dataset_names_the_build_command(tmp_path):
 
     with pytest.raises(datasets.DatasetMissingError, match="genzoo data build D4RL/pointmaze/large-dense-v2"):
         datasets.load("minari/D4RL/pointmaze/large-dense-v2", tmp_path)
+
+
+def test_stats_report_episodes_and_goal_reaching(tiny_minari_root):
+    from zoo.datasets import stats
+
+    root, manifest = tiny_minari_root
+    s = stats.minari_stats(DATASET, root)
+    assert s["episodes"] == manifest["stats"]["episodes"] and s["transitions"] == 3000
+    assert "% of episodes end at a goal" in s["behaviour"]
