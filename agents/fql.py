@@ -145,6 +145,9 @@ class FQL(GenerativeAgent):
         super().__init__(policy, env, learning_rate=learning_rate, batch_size=batch_size, gamma=gamma, tau=tau,
                          **base_kwargs)
 
+    def sampler_settings(self) -> dict[str, Any]:
+        return {"sampler": "one-step policy"}
+
     def make_policy(self) -> FQLPolicy:
         return self.policy_class(
             self.observation_space,

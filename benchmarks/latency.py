@@ -5,6 +5,11 @@
 For a one-step policy the floor is one forward of an MLP of the same size (``nn.Sequential`` of ``nn.Linear`` +
 GELU, fp32): the policy network's latency is reported as a multiple of it, and ``predict()``'s overhead on top
 (numpy in/out, clipping, scaling) separately. Batch 1 and 256. Results are appended to benchmarks/RESULTS.md.
+
+Diffusion-BC/QL and Consistency-BC/AC are measured at each ``--steps`` N (``python benchmarks/latency.py --methods
+DiffusionQL ConsistencyAC --steps 1 2 5 10``): "policy network" is their N-step sampler for one candidate (about N
+floors), and ``predict()`` is the deployed action, which for Diffusion-QL / Consistency-AC scores 50 candidates with the
+critic and draws one (the official code's ``sample_action``), so its "overhead" column holds that work.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import harness
 import numpy as np
 import torch
 from reference import naive_mlp
-from throughput import ACT_DIM, OBS_DIM, make_fql
+from throughput import ACT_DIM, OBS_DIM, STEPS_KNOB, make_fql
+from throughput import AGENTS as TRAIN_AGENTS
 
 
 def fql_policy_net(agent):
@@ -24,12 +30,35 @@ def fql_policy_net(agent):
     return lambda obs, z: pi.onestep_actions(obs, z)
 
 
-AGENTS = {"FQL": (make_fql, fql_policy_net)}
+def diffusion_policy_net(agent):
+    """The DDPM reverse chain (N network calls) for one candidate, fed the noise ``z`` at every step."""
+    pi = agent.policy
+    return lambda obs, z: pi.denoise(obs, lambda: z)
+
+
+def consistency_policy_net(agent):
+    """Multistep consistency sampling (N network calls) for one candidate, fed the noise ``z`` at every step."""
+    pi = agent.policy
+    return lambda obs, z: pi.sample(obs, lambda: z)
+
+
+AGENTS = {
+    "FQL": (make_fql, fql_policy_net),
+    **{name: (TRAIN_AGENTS[name][0], diffusion_policy_net) for name in ("DiffusionBC", "DiffusionQL")},
+    **{name: (TRAIN_AGENTS[name][0], consistency_policy_net) for name in ("ConsistencyBC", "ConsistencyAC")},
+}
 
 
 def main() -> None:
     p = harness.parser(__doc__)
     p.add_argument("--methods", nargs="+", default=list(AGENTS))
+    p.add_argument(
+        "--steps",
+        type=int,
+        nargs="+",
+        default=[None],
+        help="denoising steps N of the methods that have them (default: each method's own)",
+    )
     args, load, timing = harness.start(
         p, quick=dict(warmup=5, min_calls=20, min_seconds=0.3, repeats=1),
         full=dict(warmup=100, min_calls=500),
@@ -37,8 +66,10 @@ def main() -> None:
     rows = []
     for method in args.methods:
         make, net_of = AGENTS[method]
-        for width in args.widths:
-            agent = make(width)
+        knob = STEPS_KNOB.get(method)
+        for width, steps in [(w, n) for w in args.widths for n in (args.steps if knob else [None])]:
+            agent = make(width, **({} if steps is None else {knob: steps}))
+            n_label = str(agent.get_config()["algo_kwargs"][knob]) if knob else "-"
             net = net_of(agent)
             floor_mlp = naive_mlp(OBS_DIM + ACT_DIM, width, 4, ACT_DIM)
             for threads in args.threads:
@@ -51,18 +82,30 @@ def main() -> None:
                         t_net = harness.time_per_call(lambda: net(obs, z), **timing)
                     single = obs_np[0] if batch == 1 else obs_np
                     t_pred = harness.time_per_call(lambda: agent.predict(single), **timing)
-                    rows.append([method, str(width), str(threads), str(batch), f"{floor * 1e6:.0f}",
-                                 f"{t_net * 1e6:.0f} ({t_net / floor:.2f}x)", f"{t_pred * 1e6:.0f}",
-                                 f"{(t_pred - t_net) * 1e6:.0f}"])
+                    rows.append(
+                        [
+                            method,
+                            str(width),
+                            n_label,
+                            str(threads),
+                            str(batch),
+                            f"{floor * 1e6:.0f}",
+                            f"{t_net * 1e6:.0f} ({t_net / floor:.2f}x)",
+                            f"{t_pred * 1e6:.0f}",
+                            f"{(t_pred - t_net) * 1e6:.0f}",
+                        ]
+                    )
                     print(" | ".join(rows[-1]), flush=True)
     text = harness.append_results(
         "Action latency (microseconds per call)",
         "python benchmarks/latency.py " + " ".join(sys.argv[1:]),
         load,
         rows,
-        ["method", "width", "threads", "batch", "floor: bare MLP fwd", "policy network", "predict()",
-         "predict() overhead"],
-        ["fp32 throughout; `predict()` includes numpy conversion, noise sampling, clipping and action scaling."],
+        ["method", "width", "N", "threads", "batch", "floor: bare MLP fwd", "policy network", "predict()", "predict() overhead"],
+        [
+            "fp32 throughout; `predict()` includes numpy conversion, noise sampling, clipping and action scaling; for "
+            "Diffusion-QL / Consistency-AC also the 50 candidates and their critic scores. N: denoising steps."
+        ],
     )
     harness.write(text, args.no_write or args.quick)
 

@@ -1,7 +1,12 @@
 """Training throughput: gradient steps/s of each method, as a multiple of the naive fp32 reference step.
 
-    python benchmarks/throughput.py                       # FQL, widths 256/512, 1 and 2 threads, all variants
+    python benchmarks/throughput.py                       # every method, widths 256/512, 1 and 2 threads, all variants
     python benchmarks/throughput.py --widths 256 --threads 1 --variants fp32 bf16
+    python benchmarks/throughput.py --methods DiffusionBC ConsistencyBC --steps 1 2 5 10 --widths 256 --threads 1
+
+Methods with a number of denoising steps (Diffusion-BC/QL: DDPM steps N; Consistency-BC/AC: sampling steps N, used by
+the Q term and the critic targets of Consistency-AC) are measured at each ``--steps`` value, against the naive port of
+their official code (``reference.py``) at the same N.
 
 Batch 256, 4 hidden layers, OGBench cube-single shapes (obs 28, action 5), synthetic data (speed does not depend
 on the values). Results are appended to benchmarks/RESULTS.md.
@@ -10,12 +15,13 @@ on the values). Results are appended to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import sys
+from functools import partial
 
 import harness
 import numpy as np
 import torch
 from gymnasium import spaces
-from reference import NaiveFQL
+from reference import NaiveConsistencyAC, NaiveDiffusionQL, NaiveFQL
 
 OBS_DIM, ACT_DIM, BATCH, ROWS = 28, 5, 256, 100_000
 VARIANTS = {  # name -> constructor overrides
@@ -45,13 +51,56 @@ def make_fql(width: int, **overrides):
     return agent
 
 
-AGENTS = {"FQL": (make_fql, NaiveFQL)}
+def make_generative(name: str, width: int, **overrides):
+    """A Diffusion-BC/QL or Consistency-BC/AC agent with ``width``x4 networks on the synthetic data.
+
+    ``ema_start=0``: the EMA actor / teacher is updated from the first step, as it is for all but the first 1000 steps
+    of a run (the measured steps are a window of the steady state), and as the naive reference does."""
+    import agents
+
+    cls = agents.ALGOS[name]
+    data = _dataset()
+    kw = dict(actor_hidden_dims=[width] * 4, batch_size=BATCH, seed=0)
+    if name != "DiffusionBC":  # the others have an EMA actor / teacher
+        kw["ema_start"] = 0
+    if name in ("DiffusionQL", "ConsistencyAC"):
+        kw["value_hidden_dims"] = [width] * 4
+    agent = cls(observation_space=data.observation_space, action_space=data.action_space, **kw, **overrides)
+    agent.load_offline_data(data)
+    return agent
+
+
+def _naive(cls, **fixed):
+    return lambda obs_dim, act_dim, width, **kw: cls(obs_dim, act_dim, width, **fixed, **kw)
+
+
+AGENTS = {
+    "FQL": (make_fql, NaiveFQL),
+    "DiffusionBC": (partial(make_generative, "DiffusionBC"), _naive(NaiveDiffusionQL, bc_only=True)),
+    "DiffusionQL": (partial(make_generative, "DiffusionQL"), _naive(NaiveDiffusionQL)),
+    "ConsistencyBC": (partial(make_generative, "ConsistencyBC"), _naive(NaiveConsistencyAC, bc_only=True)),
+    "ConsistencyAC": (partial(make_generative, "ConsistencyAC"), _naive(NaiveConsistencyAC)),
+}
+# The constructor argument holding each method's number of denoising steps (methods without one: measured once).
+STEPS_KNOB = {
+    "DiffusionBC": "diffusion_steps",
+    "DiffusionQL": "diffusion_steps",
+    "ConsistencyBC": "sampling_steps",
+    "ConsistencyAC": "sampling_steps",
+}
 
 
 def main() -> None:
     p = harness.parser(__doc__)
     p.add_argument("--methods", nargs="+", default=list(AGENTS))
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument(
+        "--steps",
+        type=int,
+        nargs="+",
+        default=[None],
+        help="denoising steps N of the methods that have them (default: each method's own)",
+    )
     args, load, timing = harness.start(
         p, quick=dict(warmup=2, min_calls=5, min_seconds=0.5, repeats=1),
         full=dict(warmup=20, min_calls=50),
@@ -59,13 +108,16 @@ def main() -> None:
     rows = []
     for method in args.methods:
         make, reference = AGENTS[method]
-        for width in args.widths:
-            naive = reference(OBS_DIM, ACT_DIM, width, batch_size=BATCH)
-            agents = {v: make(width, **VARIANTS[v]) for v in args.variants}
+        knob = STEPS_KNOB.get(method)
+        for width, steps in [(w, n) for w in args.widths for n in (args.steps if knob else [None])]:
+            naive = reference(OBS_DIM, ACT_DIM, width, batch_size=BATCH, **({} if steps is None else {"n_steps": steps}))
+            step_kw = {} if steps is None else {knob: steps}
+            agents = {v: make(width, **step_kw, **VARIANTS[v]) for v in args.variants}
+            n_label = str(agents[args.variants[0]].get_config()["algo_kwargs"].get(knob, "-")) if knob else "-"
             for threads in args.threads:
                 torch.set_num_threads(threads)
                 base = 1.0 / harness.time_per_call(naive.step, **timing)
-                row = [method, str(width), str(threads), f"{base:.1f}"]
+                row = [method, str(width), n_label, str(threads), f"{base:.1f}"]
                 for v in args.variants:
                     agent = agents[v]
                     warm = dict(timing, warmup=timing["warmup"] + (3 if agent.compile else 0))
@@ -78,8 +130,12 @@ def main() -> None:
         "python benchmarks/throughput.py " + " ".join(sys.argv[1:]),
         load,
         rows,
-        ["method", "width", "threads", "naive fp32", *args.variants],
-        ["Batch 256, 4 hidden layers, obs 28 / action 5. The naive step is `benchmarks/reference.py` (frozen)."],
+        ["method", "width", "N", "threads", "naive fp32", *args.variants],
+        [
+            "Batch 256, 4 hidden layers, obs 28 / action 5. The naive step is `benchmarks/reference.py` (frozen); for "
+            "Diffusion-*/Consistency-* it is a plain port of the official code (nn.Mish, one module per critic). N: "
+            "denoising steps."
+        ],
     )
     harness.write(text, args.no_write or args.quick)
 

@@ -197,7 +197,8 @@ def evaluate(
             "seeds": [r["seed"] for r in records],
             "max_episode_steps": proto.max_episode_steps,
             "deterministic": deterministic,
-            "sampler": sampler,
+            # the policy's own defaults (steps, candidate selection, ...) overridden by what was passed
+            "sampler": {**(policy.sampler_settings() if hasattr(policy, "sampler_settings") else {}), **sampler},
             "checkpoint": proto.checkpoint,
         },
         "aggregate": metrics.summarize(scores, scale=100.0 if task.metric == "success" else 1.0),

@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import time
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -299,11 +299,18 @@ class GenerativeAgent(OffPolicyAlgorithm):
             torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], max_grad_norm)
         optimizer.step()
 
-    def update_targets(self) -> None:
-        """Polyak-average every target network toward its online network (one fused op per module pair)."""
+    def update_targets(self, names: Sequence[str] | None = None, tau: float | None = None) -> None:
+        """Polyak-average target networks toward their online networks (one fused op per module pair).
+
+        ``names`` picks some of ``policy.target_networks`` (default: all) and ``tau`` overrides ``self.tau``, so a
+        method can keep a Polyak critic target and an EMA actor on their own schedules (``1 - decay`` is the rate).
+        """
+        pairs = self.policy.target_networks.items() if names is None else [(n, self.policy.target_networks[n]) for n in names]
+        rate = self.tau if tau is None else tau
         with torch.no_grad():
-            for online, target in self.policy.target_pairs():
-                torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), self.tau)
+            for target, online in pairs:
+                params = list(getattr(self.policy, target).parameters())
+                torch._foreach_lerp_(params, list(getattr(self.policy, online).parameters()), rate)
 
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
         """SB3's hook: ``gradient_steps`` updates on batches from the buffer (offline and online rows)."""
@@ -560,6 +567,10 @@ class GenerativeAgent(OffPolicyAlgorithm):
         return hub.write_checkpoint(path, self.policy.published_state_dict(), cfg)
 
     # ------------------------------------------------------------------ the Hub
+    def sampler_settings(self) -> dict[str, Any]:
+        """What ``predict`` does when called without sampler options (recorded with every evaluation)."""
+        return {}
+
     def card_info(self, config: dict[str, Any], results: dict[str, Any] | None) -> dict[str, Any]:
         """What the model card needs from the method: paper, unofficial flag, choices, and the deviations of this
         checkpoint from the paper's setting (derived by comparing its config with ``paper_setting``)."""

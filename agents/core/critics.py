@@ -13,7 +13,8 @@ from agents.core.networks import MLP
 class CriticEnsemble(nn.Module):
     """``K`` independent Q(s, a) networks evaluated as one batched MLP; returns ``(K, B)``.
 
-    LayerNorm on hidden layers follows FQL/QAM's ``Value`` networks (``layer_norm=True``).
+    LayerNorm on hidden layers follows FQL/QAM's ``Value`` networks (``layer_norm=True``); Diffusion-QL's and
+    Consistency-AC's twin critics are ``layer_norm=False, activation="mish", init="torch"``.
     """
 
     def __init__(
@@ -24,10 +25,11 @@ class CriticEnsemble(nn.Module):
         ensemble: int = 2,
         layer_norm: bool = True,
         activation: str = "gelu",
+        init: str = "glorot",
     ) -> None:
         super().__init__()
         self.ensemble = ensemble
-        self.net = MLP(obs_dim + act_dim, hidden_dims, 1, activation, layer_norm, ensemble)
+        self.net = MLP(obs_dim + act_dim, hidden_dims, 1, activation, layer_norm, ensemble, init)
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor, detach_params: bool = False) -> torch.Tensor:
         q = self.net(torch.cat([obs, actions], dim=-1), detach_params=detach_params).squeeze(-1)
