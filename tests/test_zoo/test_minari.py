@@ -25,18 +25,26 @@ def _bfs_distance(maze_map, start, goal):
     return seen[goal]
 
 
-def test_q_iteration_moves_follow_a_shortest_path():
+def _walk(path, start, goal, maze):
+    cell, steps = start, 0
+    while cell != goal:
+        nxt = path[cell]
+        assert abs(nxt[0] - cell[0]) + abs(nxt[1] - cell[1]) == 1 and maze[nxt[0]][nxt[1]] != 1
+        cell, steps = nxt, steps + 1
+    return steps
+
+
+def test_q_iteration_path_is_shortest_and_dfs_path_is_valid():
     maze = minari_build.EVAL_ENV_MAPS["large"]
     goal = (7, 9)
-    moves = minari_build.shortest_path_moves(maze, goal)
+    longer = 0
     for start in [(1, 1), (5, 4), (3, 6), (1, 10)]:
-        cell, steps = start, 0
-        while cell != goal:
-            dr, dc = minari_build._MOVES[moves[cell]]
-            cell = (cell[0] + dr, cell[1] + dc)
-            assert maze[cell[0]][cell[1]] != 1
-            steps += 1
-        assert steps == _bfs_distance(maze, start, goal)
+        shortest = _bfs_distance(maze, start, goal)
+        assert _walk(minari_build.qiteration_path(maze, start, goal), start, goal, maze) == shortest
+        dfs = _walk(minari_build.dfs_path(maze, start, goal), start, goal, maze)
+        assert dfs >= shortest
+        longer += dfs > shortest
+    assert longer > 0  # the recipe's DFS detours: this is why its episodes are longer than a shortest-path oracle's
 
 
 def test_waypoint_controller_reaches_the_eval_goal_without_noise():

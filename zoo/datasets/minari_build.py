@@ -5,8 +5,12 @@ The recipe is ``scripts/pointmaze/create_pointmaze_dataset.py`` of ``Farama-Foun
 
 * collection env ``gymnasium.make("PointMaze_<Maze>[Dense]-v3", continuing_task=True, reset_target=True,
   max_episode_steps=1e6)`` reset once with ``seed=123``: on reaching a goal the env draws a new one and goes on;
-* a PD waypoint controller (``p=10, d=-1``) following the QIteration shortest path through the maze cells, every
-  waypoint after the first jittered by ``-U(0, 0.2)`` per axis; action noise ``N(0, 0.5²)``, clipped to [-1, 1];
+* a PD waypoint controller (``p=10, d=-1``) following a path through the maze cells, every waypoint after the first
+  jittered by ``-U(0, 0.2)`` per axis; action noise ``N(0, 0.5²)``, clipped to [-1, 1]. The path comes from the
+  controller's default solver, a depth-first search (``controller.py``: ``maze_solver="DFS"``; the script never
+  passes another, though it records ``algorithm_name="QIteration"``). DFS paths are not shortest: in the medium and
+  large mazes they detour, which is what the published episode counts show (medium-dense-v2: 4,752 episodes in 1M
+  steps; a shortest-path controller reaches ~6,800 goals). ``maze_solver="qiteration"`` gives the shortest path;
 * an episode ends (``truncation``) at every step whose ``info["success"]`` is true, and the next episode starts
   from that step's observation; ``infos`` carry ``success``, ``qpos``, ``qvel`` and ``goal``; 1,000,000 steps;
 * ``eval_env``: the same env with the single-goal map of ``EVAL_ENV_MAPS`` and ``reset_target=False``; reference
@@ -80,6 +84,7 @@ class PointMazeRecipe:
     waypoint_threshold: float = 0.1
     waypoint_jitter: float = 0.2
     reset_seed: int = 123
+    maze_solver: str = "dfs"  # what the official script ran (see the module docstring); or "qiteration"
     ref_episodes: int = 100
     shards: int = 10
 
@@ -92,15 +97,40 @@ for _maze, _env in (("umaze", "UMaze"), ("medium", "Medium"), ("large", "Large")
 
 
 # ----------------------------------------------------------------------------------------------- the controller
-_MOVES = ((0, 1), (0, -1), (-1, 0), (1, 0))  # (row, col) steps, in the order the official QIteration ranks ties
+Cell = tuple[int, int]
+_MOVES = ((0, 1), (0, -1), (-1, 0), (1, 0))  # (row, col) steps, in the recipe's order (it names them up/down/left/right)
 
 
-def shortest_path_moves(maze_map: list[list[Any]], goal: tuple[int, int], iterations: int = 50,
-                        discount: float = 0.99) -> np.ndarray:
-    """Q-iteration on the grid of maze cells toward ``goal`` (reward 1 for stepping into it), as the recipe's
-    ``QIteration``: returns, per cell, the index into ``_MOVES`` of the greedy move (first best on ties)."""
+def _free(maze_map: list[list[Any]], cell: Cell) -> bool:
+    r, c = cell
+    return 0 <= r < len(maze_map) and 0 <= c < len(maze_map[0]) and maze_map[r][c] != 1
+
+
+def dfs_path(maze_map: list[list[Any]], start: Cell, goal: Cell) -> dict[Cell, Cell]:
+    """The recipe's ``DFS.generate_path``: depth-first search from ``start`` (a stack, neighbours pushed in
+    ``_MOVES`` order, each cell discovered once), then the discovery tree walked back from ``goal``; returns
+    ``{cell: next cell}`` along the found path (not necessarily a shortest one)."""
+    frontier, parent = [start], {start: start}
+    while frontier:
+        cell = frontier.pop()
+        if cell == goal:
+            break
+        for dr, dc in _MOVES:
+            nxt = (cell[0] + dr, cell[1] + dc)
+            if _free(maze_map, nxt) and nxt not in parent:
+                parent[nxt] = cell
+                frontier.append(nxt)
+    path, cell = {}, goal
+    while cell != start:
+        path[parent[cell]] = cell
+        cell = parent[cell]
+    return path
+
+
+def shortest_path_moves(maze_map: list[list[Any]], goal: Cell, iterations: int = 50, discount: float = 0.99) -> np.ndarray:
+    """The recipe's ``QIteration``: Q-iteration on the grid of cells toward ``goal`` (reward 1 for stepping into it);
+    returns, per cell, the index into ``_MOVES`` of the greedy move (the first best on ties)."""
     rows, cols = len(maze_map), len(maze_map[0])
-    free = np.array([[maze_map[r][c] != 1 for c in range(cols)] for r in range(rows)])
     q = np.zeros((rows, cols, len(_MOVES)))
     for _ in range(iterations):
         v = q.max(axis=2)
@@ -108,27 +138,41 @@ def shortest_path_moves(maze_map: list[list[Any]], goal: tuple[int, int], iterat
         for a, (dr, dc) in enumerate(_MOVES):
             for r in range(rows):
                 for c in range(cols):
-                    nr, nc = r + dr, c + dc
-                    if 0 <= nr < rows and 0 <= nc < cols and free[nr, nc]:
-                        new_q[r, c, a] = float((nr, nc) == goal) + discount * v[nr, nc]
+                    if _free(maze_map, (r + dr, c + dc)):
+                        new_q[r, c, a] = float((r + dr, c + dc) == goal) + discount * v[r + dr, c + dc]
         q = new_q
     return q.argmax(axis=2)
 
 
-class WaypointController:
-    """PD control toward the next cell centre on the shortest path to the goal (the recipe's ``WaypointController``).
+def qiteration_path(maze_map: list[list[Any]], start: Cell, goal: Cell) -> dict[Cell, Cell]:
+    """``{cell: next cell}`` following the greedy Q-iteration moves from ``start`` to ``goal`` (a shortest path)."""
+    moves, path, cell = shortest_path_moves(maze_map, goal), {}, start
+    while cell != goal:
+        dr, dc = _MOVES[moves[cell]]
+        path[cell] = (cell[0] + dr, cell[1] + dc)
+        cell = path[cell]
+    return path
 
-    The path is recomputed whenever the desired goal changes; after the first waypoint every intermediate one is
-    shifted by ``-U(0, jitter)`` per axis, and the last one is the goal position itself.
+
+SOLVERS = {"dfs": dfs_path, "qiteration": qiteration_path}
+
+
+class WaypointController:
+    """PD control toward the next waypoint of a path through the maze cells (the recipe's ``WaypointController``).
+
+    The path is recomputed from the current cell whenever the desired goal changes; the first waypoint is its cell
+    centre, later ones are shifted by ``-U(0, jitter)`` per axis, and the last one is the goal position itself.
     """
 
     def __init__(self, maze: Any, rng: np.random.Generator, p_gain: float = 10.0, d_gain: float = -1.0,
-                 threshold: float = 0.1, jitter: float = 0.2) -> None:
-        self.maze, self.rng = maze, rng
+                 threshold: float = 0.1, jitter: float = 0.2, solver: str = "dfs") -> None:
+        if solver not in SOLVERS:
+            raise ValueError(f"maze_solver must be one of {sorted(SOLVERS)}, got {solver!r}")
+        self.maze, self.rng, self.solve = maze, rng, SOLVERS[solver]
         self.p_gain, self.d_gain, self.threshold, self.jitter = p_gain, d_gain, threshold, jitter
         self.goal_xy: np.ndarray | None = None
 
-    def _cell(self, xy: np.ndarray) -> tuple[int, int]:
+    def _cell(self, xy: np.ndarray) -> Cell:
         r, c = self.maze.cell_xy_to_rowcol(xy)
         return int(r), int(c)
 
@@ -136,23 +180,16 @@ class WaypointController:
         pos, goal = obs["achieved_goal"], obs["desired_goal"]
         if self.goal_xy is None or np.linalg.norm(self.goal_xy - goal) > 1e-3:
             self.goal_xy, self.goal_cell = goal.copy(), self._cell(goal)
-            self.moves = shortest_path_moves(self.maze.maze_map, self.goal_cell)
             here = self._cell(pos)
-            if here == self.goal_cell:
-                self.target_cell, self.target_xy = self.goal_cell, self.goal_xy
-            else:
-                self.target_cell = self._next(here)
-                self.target_xy = self._centre(self.target_cell, jitter=False)
+            self.path = self.solve(self.maze.maze_map, here, self.goal_cell)
+            self.target_cell = self.path.get(here, self.goal_cell)
+            self.target_xy = self._centre(self.target_cell, jitter=False)
         if np.linalg.norm(self.target_xy - pos) <= self.threshold and self.target_cell != self.goal_cell:
-            self.target_cell = self._next(self.target_cell)
-            self.target_xy = self._centre(self.target_cell, jitter=self.target_cell != self.goal_cell)
+            self.target_cell = self.path[self.target_cell]
+            self.target_xy = self._centre(self.target_cell, jitter=True)
         return self.p_gain * (self.target_xy - pos) + self.d_gain * obs["observation"][2:]
 
-    def _next(self, cell: tuple[int, int]) -> tuple[int, int]:
-        dr, dc = _MOVES[self.moves[cell]]
-        return cell[0] + dr, cell[1] + dc
-
-    def _centre(self, cell: tuple[int, int], jitter: bool) -> np.ndarray:
+    def _centre(self, cell: Cell, jitter: bool) -> np.ndarray:
         if cell == self.goal_cell:
             return self.goal_xy
         xy = np.asarray(self.maze.cell_rowcol_to_xy(np.array(cell)), dtype=np.float64)
@@ -177,7 +214,7 @@ def collect_shard(recipe: PointMazeRecipe, seed: int, shard: int, steps: int) ->
     rng = np.random.default_rng([seed, shard])
     env = _make_env(recipe, continuing_task=True, reset_target=True, max_episode_steps=int(1e6))
     controller = WaypointController(env.unwrapped.maze, rng, recipe.p_gain, recipe.d_gain, recipe.waypoint_threshold,
-                                    recipe.waypoint_jitter)
+                                    recipe.waypoint_jitter, recipe.maze_solver)
     obs, _ = env.reset(seed=recipe.reset_seed + 1000 * seed + shard)
     keys = ("observation", "achieved_goal", "desired_goal")
     out: dict[str, list] = {f"observations_{k}": [obs[k]] for k in keys}
@@ -240,7 +277,8 @@ def reference_scores(recipe: PointMazeRecipe, seed: int) -> tuple[float, float]:
             policy = lambda obs, space=env.action_space: space.sample()  # noqa: E731
         else:
             policy = WaypointController(env.unwrapped.maze, np.random.default_rng([seed, 10_000]), recipe.p_gain,
-                                        recipe.d_gain, recipe.waypoint_threshold, recipe.waypoint_jitter)
+                                        recipe.d_gain, recipe.waypoint_threshold, recipe.waypoint_jitter,
+                                        recipe.maze_solver)
         scores.append(get_average_reference_score(env, policy, recipe.ref_episodes))
         env.close()
     return scores[0], scores[1]
@@ -335,7 +373,7 @@ def build(dataset_id: str, directory: str | os.PathLike | None = None, total_ste
         env = _make_env(recipe, continuing_task=True, reset_target=True, max_episode_steps=int(1e6))
         eval_env = _make_env(recipe, maze_map=EVAL_ENV_MAPS[recipe.maze], continuing_task=True, reset_target=False)
         minari.create_dataset_from_buffers(
-            dataset_id, buffers, env=env, eval_env=eval_env, algorithm_name="QIteration",
+            dataset_id, buffers, env=env, eval_env=eval_env, algorithm_name="QIteration",  # as the official metadata says
             author=AUTHOR, code_permalink=CODE_PERMALINK, ref_min_score=ref_min, ref_max_score=ref_max,
             description=f"Local rebuild by genzoo of {dataset_id} with the original recipe (see genzoo_manifest.json).",
         )

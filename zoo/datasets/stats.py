@@ -26,7 +26,10 @@ PUBLISHED: dict[str, str] = {
     "puzzle-3x3-play-v0": "1,000 ep. / 1,000,000 tr.",
     "pointmaze-medium-navigate-v0": "1,000 ep. / 1,000,000 tr.",
     "pointmaze-large-navigate-v0": "1,000 ep. / 1,000,000 tr.",
-    # farama-minari/D4RL on the Hugging Face Hub, pointmaze/medium-dense-v2/data/metadata.json.
+    # minari.farama.org/datasets/D4RL/pointmaze/umaze-v2 ("Dataset Specs") and the metadata.json files of the Hub
+    # repo farama-minari/D4RL (commits c354012 for umaze-dense-v2, d97cb86 for medium-dense-v2).
+    "D4RL/pointmaze/umaze-v2": "13,210 ep. / 1,000,000 steps",
+    "D4RL/pointmaze/umaze-dense-v2": "13,210 ep. / 1,000,000 steps",
     "D4RL/pointmaze/medium-dense-v2": "4,752 ep. / 1,000,000 steps",
 }
 
