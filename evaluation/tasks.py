@@ -152,6 +152,23 @@ for _maze, _steps in (("umaze", 300), ("medium", 600), ("large", 800)):
         ))
 
 
+# Minari's MuJoCo locomotion datasets (Gymnasium v5 envs, 1000-step episodes): normalised return ×100 with the
+# dataset's reference scores (local ones when the dataset is a local rebuild: see its manifest).
+for _env, _gym_id in (("hopper", "Hopper-v5"), ("walker2d", "Walker2d-v5"), ("halfcheetah", "HalfCheetah-v5")):
+    for _level in ("simple", "medium"):
+        _dataset = f"mujoco/{_env}/{_level}-v0"
+        register(Task(
+            task_id=f"minari/{_dataset}",
+            suite="minari",
+            family=f"mujoco-{_env}",
+            env_id=_gym_id,
+            dataset_id=_dataset,
+            build_id=_dataset,
+            metric="normalized_score",
+            protocol=Protocol(episodes=50, max_episode_steps=1000),
+        ))
+
+
 def get(task_id: str) -> Task:
     """Look up a task; unknown ids get the list of known ones."""
     try:

@@ -27,8 +27,11 @@ def build(name: str, directory: str | os.PathLike | None = None, num_episodes: i
     """Rebuild a dataset locally with its original recipe; returns its manifest. OGBench sizes are in episodes,
     Minari sizes in steps."""
     if minari.is_minari_id(name):
-        from zoo.datasets import minari_build
+        from zoo.datasets import minari_build, mujoco_build
 
+        if name.removeprefix("minari/") in mujoco_build.RECIPES:
+            return mujoco_build.build(name.removeprefix("minari/"), directory, total_steps=total_steps, seed=seed,
+                                      progress=progress)
         return minari_build.build(name.removeprefix("minari/"), directory, total_steps=total_steps, workers=workers,
                                   seed=seed, progress=progress)
     return ogbench.build(name, directory, num_episodes=num_episodes, workers=workers, seed=seed, progress=progress)

@@ -15,7 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from agents.core.dataset import Dataset
-from zoo.datasets import minari_build
+from zoo.datasets import minari_build, mujoco_build
 from zoo.datasets.ogbench import DatasetMissingError
 
 
@@ -27,7 +27,7 @@ def status(directory: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """One row per buildable Minari dataset: present or not, rebuilt or not, and the command that builds it."""
     root = minari_build.datasets_root(directory)
     rows = []
-    for name in sorted(minari_build.RECIPES):
+    for name in sorted(minari_build.RECIPES) + sorted(mujoco_build.RECIPES):
         data = root / name / "data" / "main_data.hdf5"
         manifest = minari_build.manifest_path(root, name)
         rows.append({
@@ -58,7 +58,8 @@ def open_dataset(dataset_id: str, directory: str | os.PathLike | None = None) ->
     name = dataset_id.removeprefix("minari/")
     root = minari_build.datasets_root(directory)
     if not (root / name / "data").is_dir():
-        hint = f"run `genzoo data build {name}`" if name in minari_build.RECIPES else "no local recipe exists yet"
+        buildable = name in minari_build.RECIPES or name in mujoco_build.RECIPES
+        hint = f"run `genzoo data build {name}`" if buildable else "no local recipe exists yet"
         raise DatasetMissingError(
             f"Minari dataset {name} is not in {root} and cannot be downloaded here: {hint} "
             "(or set MINARI_DATASETS_PATH to where it is)"

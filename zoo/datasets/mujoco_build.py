@@ -1,0 +1,348 @@
+"""Rebuild Minari's MuJoCo locomotion datasets (``mujoco/<env>/<simple|medium>-v0``) locally.
+
+The official recipe (``scripts/mujoco`` of ``Farama-Foundation/minari-dataset-generation-scripts``: ``train.py``,
+``config.py``, ``create_dataset.py``) is
+
+* behaviour policies trained with Stable-Baselines3 on ``<Env>-v5``: SAC for Hopper and Walker2d, TQC (sb3-contrib)
+  for HalfCheetah, ``make_vec_env(n_envs=5)``, ``learning_starts=10_000`` for SAC, γ = 0.99, SB3 defaults otherwise,
+  for ``config.TIMESTEPS`` env steps (Hopper simple 1M / medium 4M, Walker2d simple 1.5M / medium 6M, HalfCheetah
+  simple 1M / medium 6M); an ``EvalCallback`` (deterministic episodes every 1000 calls) keeps the best model, and the
+  best model is what was uploaded and collected with;
+* collection: 1,000,000 steps of ``policy.predict(obs)`` (stochastic actions: SB3's default), episode ``i`` reset
+  with seed ``123 + i``, the trailing episode that could not finish dropped, ``record_infos=False``;
+* reference scores from an expert trained for 25M steps (not reproducible here).
+
+What differs here, each recorded in the manifest and the README:
+
+* **One run per env.** The simple and medium policies come from one training run: ``simple`` is the best
+  evaluated policy within the simple budget, ``medium`` the best within the medium budget. That is the same
+  algorithm, budget and selection rule as two separate runs, at the cost of one.
+* **Evaluation during training** uses ``eval_episodes`` (10, not 50) deterministic episodes every 5000 env steps (the
+  recipe's 1000 calls × 5 envs), which halves the run's cost; selection noise is larger.
+* **Reference scores are local**: ``ref_min`` is a uniform random policy's and ``ref_max`` the local *medium*
+  behaviour policy's mean return over 100 episodes (Minari's ``get_average_reference_score``, first reset seeded
+  with 123). So 100 means "as good as the local medium policy", not the official expert.
+* Training is resumable: every ``checkpoint_every`` env steps the run folder gets the networks, optimisers and entropy
+  coefficient as safetensors and the replay buffer as ``.npz`` (no pickle); a resumed run restarts the envs' episodes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zoo.datasets import minari_build
+
+ENVS = {"hopper": ("Hopper-v5", "SAC"), "walker2d": ("Walker2d-v5", "SAC"), "halfcheetah": ("HalfCheetah-v5", "TQC")}
+# config.TIMESTEPS of the official scripts.
+BUDGETS = {"hopper": {"simple": 1_000_000, "medium": 4_000_000}, "walker2d": {"simple": 1_500_000, "medium": 6_000_000},
+           "halfcheetah": {"simple": 1_000_000, "medium": 6_000_000}}
+
+
+@dataclass(frozen=True)
+class LocomotionRecipe:
+    dataset_id: str
+    env: str  # hopper, walker2d, halfcheetah
+    proficiency: str  # simple or medium
+    total_steps: int = 1_000_000
+    n_envs: int = 5
+    eval_every: int = 5_000  # env steps between evaluations (the recipe's eval_freq=1000 calls x 5 envs)
+    eval_episodes: int = 10
+    reset_seed: int = 123
+    ref_episodes: int = 100
+
+    @property
+    def env_id(self) -> str:
+        return ENVS[self.env][0]
+
+    @property
+    def algo(self) -> str:
+        return ENVS[self.env][1]
+
+
+RECIPES = {f"mujoco/{e}/{p}-v0": LocomotionRecipe(f"mujoco/{e}/{p}-v0", e, p) for e in ENVS for p in ("simple", "medium")}
+
+
+# ----------------------------------------------------------------------------------------------- behaviour policies
+def _make_model(env_name: str, seed: int, n_envs: int):
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.env_util import make_vec_env
+
+    env_id, algo = ENVS[env_name]
+    venv = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    if algo == "SAC":
+        return SAC("MlpPolicy", venv, learning_starts=10_000, gamma=0.99, use_sde=False, seed=seed, device="cpu")
+    from sb3_contrib import TQC
+
+    return TQC("MlpPolicy", venv, gamma=0.99, seed=seed, device="cpu")
+
+
+def _optimizers(model: Any) -> dict[str, torch.optim.Optimizer]:
+    opts = {"actor": model.actor.optimizer, "critic": model.critic.optimizer}
+    if getattr(model, "ent_coef_optimizer", None) is not None:
+        opts["ent_coef"] = model.ent_coef_optimizer
+    return opts
+
+
+def save_state(model: Any, directory: Path, extra: dict[str, Any]) -> None:
+    """Networks, optimisers, entropy coefficient (safetensors), replay buffer (npz), counters (json); atomically."""
+    from safetensors.torch import save_file
+
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    tensors = {f"policy.{k}": v.detach().clone() for k, v in model.policy.state_dict().items()}
+    if getattr(model, "log_ent_coef", None) is not None:
+        tensors["log_ent_coef"] = model.log_ent_coef.detach().clone()
+    groups = {}
+    for name, opt in _optimizers(model).items():
+        sd = opt.state_dict()
+        groups[name] = sd["param_groups"]
+        for idx, state in sd["state"].items():
+            for key, value in state.items():
+                tensors[f"opt.{name}.{idx}.{key}"] = torch.as_tensor(value).clone()
+    save_file(tensors, tmp / "state.safetensors")
+    rb = model.replay_buffer
+    np.savez(tmp / "replay.npz", observations=rb.observations, next_observations=rb.next_observations, actions=rb.actions,
+             rewards=rb.rewards, dones=rb.dones, timeouts=rb.timeouts)
+    meta = {"num_timesteps": model.num_timesteps, "n_updates": model._n_updates, "rb_pos": rb.pos, "rb_full": rb.full,
+            "param_groups": groups, **extra}
+    (tmp / "state.json").write_text(json.dumps(meta, indent=1))
+    shutil.rmtree(directory, ignore_errors=True)
+    tmp.rename(directory)
+
+
+def load_state(model: Any, directory: Path) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    tensors = load_file(directory / "state.safetensors")
+    meta = json.loads((directory / "state.json").read_text())
+    model.policy.load_state_dict({k.removeprefix("policy."): v for k, v in tensors.items() if k.startswith("policy.")})
+    if "log_ent_coef" in tensors:
+        with torch.no_grad():
+            model.log_ent_coef.copy_(tensors["log_ent_coef"])
+    for name, opt in _optimizers(model).items():
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith(f"opt.{name}."):
+                idx, field = key.removeprefix(f"opt.{name}.").split(".", 1)
+                state.setdefault(int(idx), {})[field] = value
+        opt.load_state_dict({"state": state, "param_groups": meta["param_groups"][name]})
+    rb = model.replay_buffer
+    with np.load(directory / "replay.npz") as data:
+        for key in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
+            getattr(rb, key)[...] = data[key]
+    rb.pos, rb.full = meta["rb_pos"], meta["rb_full"]
+    model.num_timesteps, model._n_updates = meta["num_timesteps"], meta["n_updates"]
+    return meta
+
+
+def _actor_tensors(model: Any) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone().contiguous() for k, v in model.actor.state_dict().items()}
+
+
+def behaviour_run_dir(root: Path, env: str, seed: int) -> Path:
+    return root / ".behaviour" / f"{env}-seed{seed}"
+
+
+def train_behaviour(env: str, root: Path, seed: int = 0, until: str = "medium", eval_episodes: int = 10,
+                    eval_every: int = 5_000, checkpoint_every: int = 100_000, n_envs: int = 5,
+                    budgets: dict[str, int] | None = None, progress: bool = True) -> Path:
+    """Train (or resume) ``env``'s behaviour run up to the ``until`` budget; keep the best policy of each budget.
+
+    Writes ``{run}/best-<proficiency>.safetensors`` (actor weights) with ``best-<proficiency>.json`` (its evaluation
+    and step), ``state/`` for resumption and ``evaluations.csv``. Returns the run folder.
+    """
+    from safetensors.torch import save_file
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    budgets = budgets or BUDGETS[env]
+    target = budgets[until]
+    run = behaviour_run_dir(root, env, seed)
+    run.mkdir(parents=True, exist_ok=True)
+    model = _make_model(env, seed, n_envs)
+    meta: dict[str, Any] = {"best": {}, "wall_s": 0.0}
+    if (run / "state" / "state.json").is_file():
+        meta = load_state(model, run / "state")
+    if model.num_timesteps >= target:
+        return run
+    eval_env = make_vec_env(ENVS[env][0], n_envs=1, seed=seed + 10_000)
+    started, wall0 = time.time(), meta.get("wall_s", 0.0)
+
+    class Track(BaseCallback):
+        """Best-model selection per budget (the recipe's EvalCallback) and periodic resumable checkpoints."""
+
+        def _on_step(self) -> bool:
+            t = self.model.num_timesteps
+            if t % eval_every < n_envs:
+                mean, std = evaluate_policy(self.model, eval_env, n_eval_episodes=eval_episodes, deterministic=True)
+                with open(run / "evaluations.csv", "a") as f:
+                    f.write(f"{t},{mean:.3f},{std:.3f}\n")
+                for prof, budget in budgets.items():
+                    best = meta["best"].get(prof)
+                    if t <= budget and (best is None or mean > best["mean_return"]):
+                        save_file(_actor_tensors(self.model), run / f"best-{prof}.safetensors")
+                        meta["best"][prof] = {"mean_return": mean, "std_return": std, "step": t}
+                        (run / f"best-{prof}.json").write_text(json.dumps(meta["best"][prof]) + "\n")
+            if t % checkpoint_every < n_envs:
+                meta["wall_s"] = wall0 + time.time() - started
+                save_state(self.model, run / "state", {"best": meta["best"], "wall_s": meta["wall_s"]})
+            return t < target
+
+    model.learn(total_timesteps=target - model.num_timesteps, callback=Track(), reset_num_timesteps=False,
+                progress_bar=progress)
+    meta["wall_s"] = wall0 + time.time() - started
+    save_state(model, run / "state", {"best": meta["best"], "wall_s": meta["wall_s"]})
+    return run
+
+
+def load_behaviour_policy(env: str, run: Path, proficiency: str, seed: int = 0) -> Any:
+    """The SB3 model whose actor is the best ``proficiency`` policy of the run (critics are not needed to act)."""
+    from safetensors.torch import load_file
+
+    model = _make_model(env, seed, 1)
+    model.actor.load_state_dict(load_file(run / f"best-{proficiency}.safetensors"))
+    return model
+
+
+# ----------------------------------------------------------------------------------------------- collection
+def collect(env_id: str, policy: Any, total_steps: int, reset_seed: int = 123, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    """The recipe's ``collect_data_from_policy``: whole episodes (seeds 123, 124, ...), stochastic actions, stopping
+    when the remaining steps could not hold another full episode."""
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    limit = env.spec.max_episode_steps
+    torch.manual_seed(seed)  # SB3's stochastic predict draws from torch's global generator
+    episodes, steps, ep_seed = [], 0, reset_seed
+    while total_steps - steps >= limit:
+        obs, _ = env.reset(seed=ep_seed)
+        ep_seed += 1
+        rows: dict[str, list] = {"observations": [obs], "actions": [], "rewards": [], "terminations": [], "truncations": []}
+        done = False
+        while not done:
+            action = policy.predict(obs, deterministic=False)[0]
+            obs, reward, terminated, truncated, _ = env.step(action)
+            rows["observations"].append(obs)
+            rows["actions"].append(action)
+            rows["rewards"].append(reward)
+            rows["terminations"].append(terminated)
+            rows["truncations"].append(truncated)
+            done = terminated or truncated
+        steps += len(rows["actions"])
+        episodes.append({k: np.asarray(v) for k, v in rows.items()})
+    env.close()
+    return episodes
+
+
+def reference_scores(env: str, run: Path, episodes: int = 100, seed: int = 0) -> tuple[float, float]:
+    """Local reference scores: (uniform random policy, the local medium behaviour policy), Minari's procedure."""
+    import gymnasium as gym
+    from minari.utils import get_average_reference_score
+
+    env_id = ENVS[env][0]
+    random_env = gym.make(env_id)
+    random_env.action_space.seed(seed)
+    ref_min = get_average_reference_score(random_env, lambda obs, s=random_env.action_space: s.sample(), episodes)
+    medium = load_behaviour_policy(env, run, "medium", seed)
+    torch.manual_seed(seed)
+    ref_max = get_average_reference_score(gym.make(env_id), lambda obs: medium.predict(obs, deterministic=False)[0],
+                                          episodes)
+    return ref_min, ref_max
+
+
+def build(dataset_id: str, directory: str | os.PathLike | None = None, total_steps: int | None = None, seed: int = 0,
+          progress: bool = True, budgets: dict[str, int] | None = None, ref_episodes: int | None = None,
+          eval_episodes: int | None = None, eval_every: int | None = None) -> Path:
+    """Train (or resume) the env's behaviour run to its medium budget, collect ``dataset_id``, write it with Minari.
+
+    ``total_steps``, ``budgets``, ``ref_episodes``, ``eval_episodes`` and ``eval_every`` override the recipe (tests use
+    tiny ones).
+    """
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    if dataset_id not in RECIPES:
+        raise KeyError(f"no local recipe for Minari dataset {dataset_id!r}; buildable: {sorted(RECIPES)}")
+    recipe = RECIPES[dataset_id]
+    steps = recipe.total_steps if total_steps is None else int(total_steps)
+    root = minari_build.datasets_root(directory)
+    started = time.time()
+    run = train_behaviour(recipe.env, root, seed, until="medium", budgets=budgets, n_envs=recipe.n_envs,
+                          eval_episodes=recipe.eval_episodes if eval_episodes is None else eval_episodes,
+                          eval_every=recipe.eval_every if eval_every is None else eval_every, progress=progress)
+    train_meta = json.loads((run / "state" / "state.json").read_text())
+    ref_file = run / f"reference_scores-{recipe.ref_episodes if ref_episodes is None else ref_episodes}.json"
+    if ref_file.is_file():
+        ref_min, ref_max = json.loads(ref_file.read_text())
+    else:
+        ref_min, ref_max = reference_scores(recipe.env, run, recipe.ref_episodes if ref_episodes is None else ref_episodes,
+                                            seed)
+        ref_file.write_text(json.dumps([ref_min, ref_max]))
+    policy = load_behaviour_policy(recipe.env, run, recipe.proficiency, seed)
+    episodes = collect(recipe.env_id, policy, steps, recipe.reset_seed, seed)
+    buffers = [EpisodeBuffer(id=i, observations=e["observations"], actions=e["actions"], rewards=list(e["rewards"]),
+                             terminations=list(e["terminations"]), truncations=list(e["truncations"]))
+               for i, e in enumerate(episodes)]
+    target = root / dataset_id
+    shutil.rmtree(target, ignore_errors=True)
+    import gymnasium as gym
+
+    previous = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(root)
+    try:
+        env = gym.make(recipe.env_id)
+        minari.create_dataset_from_buffers(
+            dataset_id, buffers, env=env, algorithm_name=f"sb3/{recipe.algo}", author=minari_build.AUTHOR,
+            code_permalink="https://github.com/Farama-Foundation/minari-dataset-generation-scripts/tree/main/scripts/mujoco",
+            ref_min_score=ref_min, ref_max_score=ref_max,
+            description=f"Local rebuild by genzoo of {dataset_id} (see genzoo_manifest.json); reference scores are local.",
+        )
+        env.close()
+    finally:
+        if previous is None:
+            os.environ.pop("MINARI_DATASETS_PATH", None)
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = previous
+    data_file = target / "data" / "main_data.hdf5"
+    returns = [float(e["rewards"].sum()) for e in episodes]
+    best = train_meta["best"][recipe.proficiency]
+    manifest = {
+        "dataset": dataset_id,
+        "source": "genzoo local rebuild (recipe of minari-dataset-generation-scripts/scripts/mujoco)",
+        "rebuilt": True,
+        "recipe": asdict(recipe) | {"total_steps": steps, "algo": recipe.algo, "env_id": recipe.env_id,
+                                    "budgets": budgets or BUDGETS[recipe.env]},
+        "seed": seed,
+        "behaviour_policy": {"selected_at_step": best["step"], "eval_mean_return": best["mean_return"],
+                             "run_wall_s": round(train_meta["wall_s"], 1), "run_steps": train_meta["num_timesteps"]},
+        "ref_min_score": ref_min,
+        "ref_max_score": ref_max,
+        "reference_scores": "local: uniform random policy / local medium behaviour policy, 100 episodes each",
+        "build_seconds": round(time.time() - started, 1),
+        "stats": {"episodes": len(episodes), "steps": int(sum(len(e["actions"]) for e in episodes)),
+                  "mean_return": float(np.mean(returns))},
+        "versions": minari_build._versions() | {"stable-baselines3": _version("stable-baselines3"),
+                                               "sb3-contrib": _version("sb3-contrib")},
+        "files": {"data/main_data.hdf5": {"sha256": minari_build._sha256(data_file), "bytes": data_file.stat().st_size}},
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    path = minari_build.manifest_path(root, dataset_id)
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+def _version(pkg: str) -> str:
+    from importlib.metadata import version
+
+    return version(pkg)
