@@ -51,14 +51,21 @@ def guard_idle(max_load: float, force: bool) -> float:
 
 
 def time_per_call(fn: Callable[[], object], warmup: int, min_calls: int, min_seconds: float = 3.0,
-                  repeats: int = 3) -> float:
-    """Median over ``repeats`` of the mean seconds per call (each repeat runs >= min_calls and >= min_seconds)."""
-    for _ in range(warmup):
+                  repeats: int = 3, max_seconds: float = 10.0) -> float:
+    """Median over ``repeats`` of the mean seconds per call (each repeat runs >= min_seconds, and >= min_calls unless
+    that would take over ``max_seconds``: slow calls such as 50-candidate batches get >= 5 calls per repeat instead)."""
+    start = time.perf_counter()
+    for i in range(warmup):
         fn()
+        if i >= 2 and time.perf_counter() - start > max_seconds:
+            break
     out = []
     for _ in range(repeats):
         n, start = 0, time.perf_counter()
-        while n < min_calls or time.perf_counter() - start < min_seconds:
+        while True:
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds and (n >= min_calls or (n >= 5 and elapsed >= max_seconds)):
+                break
             fn()
             n += 1
         out.append((time.perf_counter() - start) / n)

@@ -19,8 +19,8 @@ import sys
 import harness
 import numpy as np
 import torch
-from reference import naive_mlp
-from throughput import ACT_DIM, OBS_DIM, STEPS_KNOB, make_fql
+from reference import naive_mlp, naive_select_action
+from throughput import ACT_DIM, BATCH, OBS_DIM, STEPS_KNOB, make_fql
 from throughput import AGENTS as TRAIN_AGENTS
 
 
@@ -42,8 +42,15 @@ def consistency_policy_net(agent):
     return lambda obs, z: pi.sample(obs, lambda: z)
 
 
+def moma_policy_net(agent):
+    """MoMa QL's few-step sampler (``sampling_steps`` network calls) from the noise ``z``."""
+    pi = agent.policy
+    return lambda obs, z: pi.sample(obs, z, agent.sampling_steps)
+
+
 AGENTS = {
     "FQL": (make_fql, fql_policy_net),
+    "MoMaQL": (TRAIN_AGENTS["MoMaQL"][0], moma_policy_net),
     **{name: (TRAIN_AGENTS[name][0], diffusion_policy_net) for name in ("DiffusionBC", "DiffusionQL")},
     **{name: (TRAIN_AGENTS[name][0], consistency_policy_net) for name in ("ConsistencyBC", "ConsistencyAC")},
 }
@@ -82,6 +89,13 @@ def main() -> None:
                         t_net = harness.time_per_call(lambda: net(obs, z), **timing)
                     single = obs_np[0] if batch == 1 else obs_np
                     t_pred = harness.time_per_call(lambda: agent.predict(single), **timing)
+                    official = "-"
+                    reference = TRAIN_AGENTS[method][1]
+                    if batch == 1 and method in ("DiffusionQL", "ConsistencyAC"):
+                        naive = reference(OBS_DIM, ACT_DIM, width, batch_size=BATCH,
+                                          **({} if steps is None else {"n_steps": steps}))
+                        t_off = harness.time_per_call(lambda: naive_select_action(naive, obs_np[0]), **timing)
+                        official = f"{t_off * 1e6:.0f} (ours {t_pred / t_off:.2f}x)"
                     rows.append(
                         [
                             method,
@@ -93,6 +107,7 @@ def main() -> None:
                             f"{t_net * 1e6:.0f} ({t_net / floor:.2f}x)",
                             f"{t_pred * 1e6:.0f}",
                             f"{(t_pred - t_net) * 1e6:.0f}",
+                            official,
                         ]
                     )
                     print(" | ".join(rows[-1]), flush=True)
@@ -101,10 +116,12 @@ def main() -> None:
         "python benchmarks/latency.py " + " ".join(sys.argv[1:]),
         load,
         rows,
-        ["method", "width", "N", "threads", "batch", "floor: bare MLP fwd", "policy network", "predict()", "predict() overhead"],
+        ["method", "width", "N", "threads", "batch", "floor: bare MLP fwd", "policy network", "predict()", "predict() overhead",
+         "official-code action (50 candidates)"],
         [
             "fp32 throughout; `predict()` includes numpy conversion, noise sampling, clipping and action scaling; for "
-            "Diffusion-QL / Consistency-AC also the 50 candidates and their critic scores. N: denoising steps."
+            "Diffusion-QL / Consistency-AC also the 50 candidates and their critic scores. N: denoising steps. The last "
+            "column is the official code's `sample_action` (a plain port, `reference.naive_select_action`) at batch 1."
         ],
     )
     harness.write(text, args.no_write or args.quick)

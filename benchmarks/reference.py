@@ -285,3 +285,15 @@ class NaiveConsistencyAC(_NaiveActorCritic):
             teacher = self.f(self.ema, a + t1 * z, t1, s)
         loss = (100.0 / (t2 - t1) * (student - teacher) ** 2).mean()
         self.finish(loss if self.bc_only else loss + self.q_loss(b))
+
+
+def naive_select_action(naive: _NaiveActorCritic, state: np.ndarray, candidates: int = 50) -> np.ndarray:
+    """The official ``sample_action`` of Diffusion-QL / Consistency-AC at batch 1: repeat the state ``candidates``
+    times, sample one action each, score them with the target critics' min, pick one by a softmax draw."""
+    s = torch.as_tensor(state, dtype=torch.float32).reshape(1, -1).repeat_interleave(candidates, 0)
+    with torch.no_grad():
+        a = naive.sample(naive.actor, s)
+        sa = torch.cat([s, a], -1)
+        q = torch.min(naive.target_critics[0](sa), naive.target_critics[1](sa)).flatten()
+        idx = torch.multinomial(torch.softmax(q, 0), 1)
+    return a[idx].cpu().numpy().flatten()

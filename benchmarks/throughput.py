@@ -61,9 +61,9 @@ def make_generative(name: str, width: int, **overrides):
     cls = agents.ALGOS[name]
     data = _dataset()
     kw = dict(actor_hidden_dims=[width] * 4, batch_size=BATCH, seed=0)
-    if name != "DiffusionBC":  # the others have an EMA actor / teacher
+    if name not in ("DiffusionBC", "MoMaQL"):  # the others have an EMA actor / teacher that starts late
         kw["ema_start"] = 0
-    if name in ("DiffusionQL", "ConsistencyAC"):
+    if name in ("DiffusionQL", "ConsistencyAC", "MoMaQL"):
         kw["value_hidden_dims"] = [width] * 4
     agent = cls(observation_space=data.observation_space, action_space=data.action_space, **kw, **overrides)
     agent.load_offline_data(data)
@@ -80,6 +80,8 @@ AGENTS = {
     "DiffusionQL": (partial(make_generative, "DiffusionQL"), _naive(NaiveDiffusionQL)),
     "ConsistencyBC": (partial(make_generative, "ConsistencyBC"), _naive(NaiveConsistencyAC, bc_only=True)),
     "ConsistencyAC": (partial(make_generative, "ConsistencyAC"), _naive(NaiveConsistencyAC)),
+    # No official MoMa QL code exists: its rows have no naive reference (the FQL rows are the natural comparison).
+    "MoMaQL": (partial(make_generative, "MoMaQL"), None),
 }
 # The constructor argument holding each method's number of denoising steps (methods without one: measured once).
 STEPS_KNOB = {
@@ -87,6 +89,7 @@ STEPS_KNOB = {
     "DiffusionQL": "diffusion_steps",
     "ConsistencyBC": "sampling_steps",
     "ConsistencyAC": "sampling_steps",
+    "MoMaQL": "sampling_steps",
 }
 
 
@@ -110,19 +113,20 @@ def main() -> None:
         make, reference = AGENTS[method]
         knob = STEPS_KNOB.get(method)
         for width, steps in [(w, n) for w in args.widths for n in (args.steps if knob else [None])]:
-            naive = reference(OBS_DIM, ACT_DIM, width, batch_size=BATCH, **({} if steps is None else {"n_steps": steps}))
+            naive = (reference(OBS_DIM, ACT_DIM, width, batch_size=BATCH, **({} if steps is None else {"n_steps": steps}))
+                     if reference is not None else None)
             step_kw = {} if steps is None else {knob: steps}
             agents = {v: make(width, **step_kw, **VARIANTS[v]) for v in args.variants}
             n_label = str(agents[args.variants[0]].get_config()["algo_kwargs"].get(knob, "-")) if knob else "-"
             for threads in args.threads:
                 torch.set_num_threads(threads)
-                base = 1.0 / harness.time_per_call(naive.step, **timing)
-                row = [method, str(width), n_label, str(threads), f"{base:.1f}"]
+                base = 1.0 / harness.time_per_call(naive.step, **timing) if naive is not None else None
+                row = [method, str(width), n_label, str(threads), f"{base:.1f}" if base else "n/a"]
                 for v in args.variants:
                     agent = agents[v]
                     warm = dict(timing, warmup=timing["warmup"] + (3 if agent.compile else 0))
                     sps = 1.0 / harness.time_per_call(lambda a=agent: a.train(1, BATCH), **warm)
-                    row.append(f"{sps:.1f} ({sps / base:.2f}x)")
+                    row.append(f"{sps:.1f} ({sps / base:.2f}x)" if base else f"{sps:.1f}")
                 rows.append(row)
                 print(" | ".join(row), flush=True)
     text = harness.append_results(
