@@ -53,12 +53,12 @@ from agents.core.base import GenerativeAgent, GenerativePolicy
 from agents.core.critics import CriticEnsemble
 from agents.core.networks import DenoiserNet
 from agents.core.samplers import (
+    candidate_actions,
     consistency_curriculum,
     consistency_sample,
     consistency_sampling_levels,
     consistency_scalings,
     karras_boundaries,
-    softmax_select,
 )
 
 EPS, T_MAX, RHO, SIGMA_DATA = 0.002, 80.0, 7.0, 0.5  # boundary ε, largest level T, Karras ρ, σ_data (the code's)
@@ -153,18 +153,7 @@ class ConsistencyACPolicy(ConsistencyBCPolicy):
     ) -> torch.Tensor:
         """``K`` samples per observation, one kept with probability ``softmax(min(Q_1, Q_2))``."""
         k = 1 if deterministic else (self.candidates if candidates is None else int(candidates))
-        if k < 1:
-            raise ValueError(f"candidates must be >= 1, got {k}")
-        n, dim = obs.shape[0], self.act_dim
-        obs_k = obs.repeat_interleave(k, dim=0)  # rows i*K .. i*K+K-1 belong to observation i
-        actions = self.sample(
-            obs_k, lambda: self.noise((n, k, dim), obs.device, deterministic).reshape(n * k, dim), sampling_steps
-        )
-        if k == 1:
-            return actions
-        q = self.critic(obs_k, actions).float().min(0).values.view(n, k)
-        uniform = torch.special.ndtr(self.noise((n,), obs.device))  # Φ(z) ~ U(0, 1), from the row's own generator
-        return softmax_select(actions.view(n, k, dim), q, uniform)
+        return candidate_actions(self, obs, k, lambda o, noise: self.sample(o, noise, sampling_steps), deterministic)
 
 
 class ConsistencyBC(GenerativeAgent):

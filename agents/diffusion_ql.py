@@ -52,7 +52,7 @@ from gymnasium import spaces
 from agents.core.base import GenerativeAgent, GenerativePolicy
 from agents.core.critics import CriticEnsemble
 from agents.core.networks import DenoiserNet
-from agents.core.samplers import DDPMStep, ddpm_reverse_chain, ddpm_sample, softmax_select, vp_beta_schedule
+from agents.core.samplers import DDPMStep, candidate_actions, ddpm_reverse_chain, ddpm_sample, vp_beta_schedule
 
 MAX_Q_BACKUP_SAMPLES = 10  # actions per next state in the max-Q backup (the code's repeat count)
 
@@ -143,18 +143,7 @@ class DiffusionQLPolicy(DiffusionBCPolicy):
     ) -> torch.Tensor:
         """``K`` samples per observation, one kept with probability ``softmax(min(Q_1, Q_2))``."""
         k = 1 if deterministic else (self.candidates if candidates is None else int(candidates))
-        if k < 1:
-            raise ValueError(f"candidates must be >= 1, got {k}")
-        n, dim = obs.shape[0], self.act_dim
-        obs_k = obs.repeat_interleave(k, dim=0)  # rows i*K .. i*K+K-1 belong to observation i
-        actions = self.denoise(
-            obs_k, lambda: self.noise((n, k, dim), obs.device, deterministic).reshape(n * k, dim), sampling_steps
-        )
-        if k == 1:
-            return actions
-        q = self.critic(obs_k, actions).float().min(0).values.view(n, k)
-        uniform = torch.special.ndtr(self.noise((n,), obs.device))  # Φ(z) ~ U(0, 1), from the row's own generator
-        return softmax_select(actions.view(n, k, dim), q, uniform)
+        return candidate_actions(self, obs, k, lambda o, noise: self.denoise(o, noise, sampling_steps), deterministic)
 
 
 class DiffusionBC(GenerativeAgent):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -167,3 +168,25 @@ def softmax_select(candidates: torch.Tensor, scores: torch.Tensor, uniform: torc
     cdf = torch.softmax(scores.float(), dim=-1).cumsum(dim=-1)
     idx = (cdf < uniform[:, None]).sum(dim=-1).clamp_max(scores.shape[-1] - 1)
     return candidates[torch.arange(len(candidates), device=candidates.device), idx]
+
+
+def candidate_actions(
+    policy: Any, obs: torch.Tensor, k: int, draw: Callable[[torch.Tensor, Callable[[], torch.Tensor]], torch.Tensor],
+    deterministic: bool = False,
+) -> torch.Tensor:
+    """The action selection of the Diffusion-QL and Consistency-AC code (``sample_action``): ``k`` samples per
+    observation from ``draw(obs_k, noise)``, one kept with probability ``softmax(min(Q_1, Q_2))`` of ``policy.critic``.
+
+    Rows ``i*k .. i*k+k-1`` belong to observation ``i``; noise and the selection's uniform draw come from
+    ``policy.noise``, so per-row generators keep an observation's action independent of the rest of the batch.
+    """
+    if k < 1:
+        raise ValueError(f"candidates must be >= 1, got {k}")
+    n, dim = obs.shape[0], policy.act_dim
+    obs_k = obs.repeat_interleave(k, dim=0)
+    actions = draw(obs_k, lambda: policy.noise((n, k, dim), obs.device, deterministic).reshape(n * k, dim))
+    if k == 1:
+        return actions
+    q = policy.critic(obs_k, actions).float().min(0).values.view(n, k)
+    uniform = torch.special.ndtr(policy.noise((n,), obs.device))  # Φ(z) ~ U(0, 1), from the row's own generator
+    return softmax_select(actions.view(n, k, dim), q, uniform)
