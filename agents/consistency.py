@@ -50,7 +50,7 @@ import torch
 from gymnasium import spaces
 
 from agents.core.base import GenerativeAgent, GenerativePolicy
-from agents.core.critics import CriticEnsemble
+from agents.core.critics import CriticEnsemble, clipped_double_q_target, swapped_normalized_q_loss
 from agents.core.networks import DenoiserNet
 from agents.core.samplers import (
     candidate_actions,
@@ -58,24 +58,19 @@ from agents.core.samplers import (
     consistency_sample,
     consistency_sampling_levels,
     consistency_scalings,
+    gaussian,
     karras_boundaries,
 )
 
 EPS, T_MAX, RHO, SIGMA_DATA = 0.002, 80.0, 7.0, 0.5  # boundary ε, largest level T, Karras ρ, σ_data (the code's)
 T_MIN_SAMPLING = 2.0  # smallest level of multistep sampling (the code's ``min_T``)
 CURRICULUM = (2, 150)  # s0, s1 of the discretisation curriculum
-MAX_Q_BACKUP_SAMPLES = 10
-
 _BIBTEX = (
     "@inproceedings{ding2024consistency,\n  title={Consistency Models as a Rich and Efficient Policy Class for "
     "Reinforcement Learning},\n  author={Ding, Zihan and Jin, Chi},\n  booktitle={International Conference on Learning "
     "Representations (ICLR)},\n  year={2024}\n}"
 )
 
-
-def gaussian(n: int, dim: int, device: torch.device) -> Callable[[], torch.Tensor]:
-    """A noise source for training-time sampling (the global torch RNG)."""
-    return lambda: torch.randn(n, dim, device=device)
 
 
 class ConsistencyBCPolicy(GenerativePolicy):
@@ -283,18 +278,12 @@ class ConsistencyBC(GenerativeAgent):
             loss, raw = self.bc_loss(batch["observations"], batch["actions"], batch["tau_lo"], batch["tau_hi"])
         return loss, {"bc_loss": loss.detach(), "consistency_loss": raw.detach()}
 
-    def step_ema(self) -> None:
-        """EMA teacher update every ``ema_every`` steps from ``ema_start`` on (before that it keeps its initial weights)."""
-        step = self._n_updates  # steps done before this one, the code's ``self.step``
-        if step >= self.ema_start and step % self.ema_every == 0:
-            self.update_targets(["ema_actor"], tau=1.0 - self.ema_decay)
-
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         tau_lo, tau_hi = self.noise_levels(len(batch["actions"]), batch["actions"].device)
         batch = batch | {"tau_lo": tau_lo, "tau_hi": tau_hi}
         loss, info = self.compiled(self.actor_loss)(batch)
         self.optimize(loss, self.optimizers["actor"], self.max_grad_norm)
-        self.step_ema()
+        self.update_ema("ema_actor", self.ema_decay, self.ema_every, self.ema_start)
         return info
 
 
@@ -390,16 +379,12 @@ class ConsistencyAC(ConsistencyBC):
         """``Σ_k (Q_k(s, a) - y)²``, ``y = r + γ m min_k' Q̄_k'(s', a')``, ``a' ~ π_EMA(s')`` (optionally ``y / std(y)``)."""
         pi = self.policy
         obs, actions, next_obs = batch["observations"], batch["actions"], batch["next_observations"]
-        n, dim = actions.shape
+        dim = actions.shape[1]
         with torch.no_grad(), self.autocast():
-            if self.max_q_backup:
-                rep = next_obs.repeat_interleave(MAX_Q_BACKUP_SAMPLES, dim=0)
-                next_actions = pi.sample(rep, gaussian(len(rep), dim, rep.device), net=pi.ema_actor)
-                next_qs = pi.target_critic(rep, next_actions).float().view(2, n, MAX_Q_BACKUP_SAMPLES).max(-1).values
-            else:
-                next_actions = pi.sample(next_obs, gaussian(n, dim, obs.device), net=pi.ema_actor)
-                next_qs = pi.target_critic(next_obs, next_actions).float()
-            target_q = batch["rewards"] + self.gamma * batch["masks"] * next_qs.min(0).values
+            target_q = clipped_double_q_target(
+                pi.target_critic, next_obs, lambda s: pi.sample(s, gaussian(len(s), dim, s.device), net=pi.ema_actor),
+                batch["rewards"], batch["masks"], self.gamma, self.max_q_backup,
+            )
             if self.q_norm:
                 target_q = target_q / (target_q.std() + 1e-6)
         with self.autocast():
@@ -416,9 +401,7 @@ class ConsistencyAC(ConsistencyBC):
             # Q loss: backpropagate through the N sampling steps; the critic's weights are constants here.
             new_actions = pi.sample(obs, gaussian(*actions.shape, obs.device))
             qs = pi.critic(obs, new_actions, detach_params=True).float()
-        swap = torch.rand((), device=obs.device) < 0.5  # which head is maximised, which one normalises
-        q_max, q_norm = torch.where(swap, qs[1], qs[0]), torch.where(swap, qs[0], qs[1])
-        q_loss = -q_max.mean() / q_norm.abs().mean().detach()
+        q_loss = swapped_normalized_q_loss(qs)
         loss = bc_loss + self.eta * q_loss
         return loss, {
             "actor_loss": loss.detach(),
@@ -434,6 +417,6 @@ class ConsistencyAC(ConsistencyBC):
         tau_lo, tau_hi = self.noise_levels(len(batch["actions"]), batch["actions"].device)
         actor_loss, actor_info = self.compiled(self.actor_loss)(batch | {"tau_lo": tau_lo, "tau_hi": tau_hi})
         self.optimize(actor_loss, self.optimizers["actor"], self.max_grad_norm)
-        self.step_ema()
+        self.update_ema("ema_actor", self.ema_decay, self.ema_every, self.ema_start)
         self.update_targets(["target_critic"])
         return info | actor_info

@@ -50,11 +50,9 @@ import torch
 from gymnasium import spaces
 
 from agents.core.base import GenerativeAgent, GenerativePolicy
-from agents.core.critics import CriticEnsemble
+from agents.core.critics import CriticEnsemble, clipped_double_q_target, swapped_normalized_q_loss
 from agents.core.networks import DenoiserNet
-from agents.core.samplers import DDPMStep, candidate_actions, ddpm_reverse_chain, ddpm_sample, vp_beta_schedule
-
-MAX_Q_BACKUP_SAMPLES = 10  # actions per next state in the max-Q backup (the code's repeat count)
+from agents.core.samplers import DDPMStep, candidate_actions, ddpm_reverse_chain, ddpm_sample, gaussian, vp_beta_schedule
 
 _BIBTEX = (
     "@inproceedings{wang2023diffusion,\n  title={Diffusion Policies as an Expressive Policy Class for Offline Reinforcement "
@@ -62,10 +60,6 @@ _BIBTEX = (
     "on Learning Representations (ICLR)},\n  year={2023}\n}"
 )
 
-
-def gaussian(n: int, dim: int, device: torch.device) -> Callable[[], torch.Tensor]:
-    """A noise source for training-time sampling (the global torch RNG)."""
-    return lambda: torch.randn(n, dim, device=device)
 
 
 class DiffusionBCPolicy(GenerativePolicy):
@@ -354,17 +348,12 @@ class DiffusionQL(DiffusionBC):
         """Clipped double Q: ``Σ_k (Q_k(s, a) - r - γ m min_k' Q̄_k'(s', a'))²``, ``a' ~ π_EMA(s')`` (or the max-Q backup)."""
         pi = self.policy
         obs, actions, next_obs = batch["observations"], batch["actions"], batch["next_observations"]
-        n, dim = actions.shape
+        dim = actions.shape[1]
         with torch.no_grad(), self.autocast():
-            if self.max_q_backup:
-                # Max over 10 EMA-actor samples per s', per critic, then the min of the two maxima.
-                rep = next_obs.repeat_interleave(MAX_Q_BACKUP_SAMPLES, dim=0)
-                next_actions = pi.denoise(rep, gaussian(len(rep), dim, rep.device), net=pi.ema_actor)
-                next_qs = pi.target_critic(rep, next_actions).float().view(2, n, MAX_Q_BACKUP_SAMPLES).max(-1).values
-            else:
-                next_actions = pi.denoise(next_obs, gaussian(n, dim, obs.device), net=pi.ema_actor)
-                next_qs = pi.target_critic(next_obs, next_actions).float()
-            target_q = batch["rewards"] + self.gamma * batch["masks"] * next_qs.min(0).values
+            target_q = clipped_double_q_target(
+                pi.target_critic, next_obs, lambda s: pi.denoise(s, gaussian(len(s), dim, s.device), net=pi.ema_actor),
+                batch["rewards"], batch["masks"], self.gamma, self.max_q_backup,
+            )
         with self.autocast():
             q = pi.critic(obs, actions).float()
         loss = (q - target_q).square().mean(1).sum()  # MSE(Q1, y) + MSE(Q2, y)
@@ -379,17 +368,9 @@ class DiffusionQL(DiffusionBC):
             # Q loss: backpropagate through all N denoising steps; the critic's weights are constants here.
             new_actions = pi.denoise(obs, gaussian(*actions.shape, obs.device))
             qs = pi.critic(obs, new_actions, detach_params=True).float()
-        swap = torch.rand((), device=obs.device) < 0.5  # which head is maximised, which one normalises
-        q_max, q_norm = torch.where(swap, qs[1], qs[0]), torch.where(swap, qs[0], qs[1])
-        q_loss = -q_max.mean() / q_norm.abs().mean().detach()
+        q_loss = swapped_normalized_q_loss(qs)
         loss = bc_loss + self.eta * q_loss
         return loss, {"actor_loss": loss.detach(), "bc_loss": bc_loss.detach(), "q_loss": q_loss.detach()}
-
-    def step_ema(self) -> None:
-        """EMA actor update every ``ema_every`` steps from ``ema_start`` on (before that it keeps its initial weights)."""
-        step = self._n_updates  # steps done before this one, the code's ``self.step``
-        if step >= self.ema_start and step % self.ema_every == 0:
-            self.update_targets(["ema_actor"], tau=1.0 - self.ema_decay)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The code's order: critic step, then actor step against the updated critic, then EMA and Polyak updates."""
@@ -397,6 +378,6 @@ class DiffusionQL(DiffusionBC):
         self.optimize(critic_loss, self.optimizers["critic"], self.max_grad_norm)
         actor_loss, actor_info = self.compiled(self.actor_loss)(batch)
         self.optimize(actor_loss, self.optimizers["actor"], self.max_grad_norm)
-        self.step_ema()
+        self.update_ema("ema_actor", self.ema_decay, self.ema_every, self.ema_start)
         self.update_targets(["target_critic"])
         return info | actor_info

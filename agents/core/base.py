@@ -312,6 +312,13 @@ class GenerativeAgent(OffPolicyAlgorithm):
                 params = list(getattr(self.policy, target).parameters())
                 torch._foreach_lerp_(params, list(getattr(self.policy, online).parameters()), rate)
 
+    def update_ema(self, name: str, decay: float, every: int = 1, start: int = 0) -> None:
+        """EMA of the target network ``name`` on the schedule of the Diffusion-QL / Consistency-AC code: every
+        ``every`` updates from update ``start`` on (before that it keeps its initial weights)."""
+        step = self._n_updates  # updates done before this one, the code's ``self.step``
+        if step >= start and step % every == 0:
+            self.update_targets([name], tau=1.0 - decay)
+
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
         """SB3's hook: ``gradient_steps`` updates on batches from the buffer (offline and online rows)."""
         self.policy.set_training_mode(True)

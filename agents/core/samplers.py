@@ -190,3 +190,8 @@ def candidate_actions(
     q = policy.critic(obs_k, actions).float().min(0).values.view(n, k)
     uniform = torch.special.ndtr(policy.noise((n,), obs.device))  # Φ(z) ~ U(0, 1), from the row's own generator
     return softmax_select(actions.view(n, k, dim), q, uniform)
+
+
+def gaussian(n: int, dim: int, device: torch.device) -> Callable[[], torch.Tensor]:
+    """A noise source for training-time sampling (the global torch RNG), in the form the samplers take."""
+    return lambda: torch.randn(n, dim, device=device)
