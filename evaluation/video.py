@@ -12,6 +12,7 @@ video shows an episode that is part of the reported score. Frames are written at
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 import sys
 import warnings
@@ -26,8 +27,11 @@ VIDEO_FILE = "replay.mp4"
 
 
 def prefer_headless_gl() -> None:
-    """Select EGL for MuJoCo when nothing was chosen and there is no display (call before importing ``mujoco``)."""
-    if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
+    """Select EGL for MuJoCo when nothing was chosen, there is no display and libEGL exists (call before importing
+    ``mujoco``). Without libEGL (bare GPU or CPU servers) nothing is chosen: selecting EGL there would make every
+    environment construction fail, whereas leaving it unset only disables rendering."""
+    if ("MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY") and sys.platform.startswith("linux")
+            and ctypes.util.find_library("EGL")):
         os.environ["MUJOCO_GL"] = "egl"
         os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
