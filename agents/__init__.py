@@ -6,6 +6,7 @@ from agents.core.dataset import Dataset
 from agents.diffusion_ql import DiffusionBC, DiffusionQL
 from agents.fql import FQL
 from agents.moma_ql import MoMaQL
+from agents.qam import QAM, TRQAM
 
 ALGOS: dict[str, type[GenerativeAgent]] = {
     "FQL": FQL,
@@ -14,6 +15,8 @@ ALGOS: dict[str, type[GenerativeAgent]] = {
     "DiffusionQL": DiffusionQL,
     "ConsistencyBC": ConsistencyBC,
     "ConsistencyAC": ConsistencyAC,
+    "QAM": QAM,
+    "TRQAM": TRQAM,
 }
 
 __all__ = [
@@ -27,4 +30,6 @@ __all__ = [
     "GenerativeAgent",
     "GenerativePolicy",
     "MoMaQL",
+    "QAM",
+    "TRQAM",
 ]

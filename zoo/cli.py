@@ -43,6 +43,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from zoo.train import train
 
     overrides = dict(kv.split("=", 1) for kv in args.set)
+    if args.bc_only:
+        overrides["bc_only"] = "true"
     train(
         args.method,
         args.task,
@@ -53,6 +55,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         budget=args.budget,
         overrides={k: _parse_value(v) for k, v in overrides.items()},
         checkpoint_every=args.checkpoint_every,
+        init_from=args.init_from,
         log_interval=args.log_interval,
         eval_episodes=args.eval_episodes,
         n_threads=args.threads,
@@ -224,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     t.add_argument("--budget", choices=["zoo", "paper"], default="zoo", help="zoo: 4x256 MLPs; paper: its sizes")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a constructor argument")
+    t.add_argument("--bc-only", action="store_true",
+                   help="QAM/TRQAM stage 1: flow-matching pretraining only (same as --set bc_only=true)")
+    t.add_argument("--init-from", default=None, metavar="DIR",
+                   help="QAM/TRQAM stage 2: start from the BC flow of a --bc-only run's model folder")
     t.add_argument("--checkpoint-every", type=int, default=10_000)
     t.add_argument("--log-interval", type=int, default=1_000)
     t.add_argument("--eval-episodes", type=int, default=None, help="episodes at the end (default: the task's; 0 skips)")

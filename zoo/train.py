@@ -144,7 +144,7 @@ class Run:
                 "precision": self.agent.precision,
                 "threads": torch.get_num_threads(),
                 "budget": self.meta["budget"],
-                "base_model": None,
+                "base_model": self.meta.get("init_from"),
             },
         }
 
@@ -209,6 +209,7 @@ def train(
     budget: str = "zoo",
     overrides: dict[str, Any] | None = None,
     checkpoint_every: int = 10_000,
+    init_from: str | Path | None = None,
     log_interval: int = 1_000,
     eval_episodes: int | None = 0,
     n_threads: int | None = 1,
@@ -222,6 +223,8 @@ def train(
     """Train (or resume) ``method`` on ``task_id`` for ``steps`` gradient steps in the run folder ``out``.
 
     Returns the trained agent. ``eval_episodes``: 0 skips evaluation, None uses the task's protocol.
+    ``init_from``: a ``bc_only`` run's model folder whose BC flow starts a QAM / TRQAM run (stage 2 of TRQAM's
+    pipeline); recorded as the checkpoint's ``base_model``.
     """
     from agents import ALGOS
     from evaluation import tasks
@@ -239,13 +242,16 @@ def train(
     run = Run(out)
     asked = {"method": algo_name, "task": task.task_id, "seed": seed, "precision": precision, "budget": budget,
              "hyperparams": kwargs}
+    if init_from is not None:
+        asked["init_from"] = str(Path(init_from).resolve())
     if run.meta:
         differs = {k: (run.meta.get(k), v) for k, v in asked.items() if run.meta.get(k) != v}
         if differs:
             raise ValueError(f"{out} holds a run with other settings {differs}; use another --out")
     else:
-        run.meta = {**asked, "segments": [], "command": command or _command(algo_name, task.task_id, steps, seed,
-                                                                           precision, budget, overrides)}
+        run.meta = {**asked, "segments": [], "command": command or (
+            _command(algo_name, task.task_id, steps, seed, precision, budget, overrides)
+            + (f" --init-from {init_from}" if init_from is not None else ""))}
     run.out.mkdir(parents=True, exist_ok=True)
 
     dataset = datasets.load(task.dataset_id, dataset_dir)
@@ -256,6 +262,10 @@ def train(
     else:
         agent = cls(env=None, observation_space=dataset.observation_space, action_space=dataset.action_space,
                     seed=seed, precision=precision, device=device, n_threads=n_threads, **kwargs)
+        if init_from is not None:
+            if not hasattr(agent, "init_from_bc"):
+                raise ValueError(f"--init-from starts QAM / TRQAM from a BC flow; {algo_name} has no such stage")
+            agent.init_from_bc(init_from)
     run.agent = agent
     start = int(agent.num_timesteps)
     (run.out / "logs").mkdir(exist_ok=True)

@@ -131,7 +131,9 @@ class TransitionBuffer:
         self, batch_size: int, horizon: int = 1, generator: torch.Generator | None = None
     ) -> dict[str, torch.Tensor]:
         """Draw a batch. With ``horizon == 1`` arrays are ``(B, ...)``; otherwise ``actions`` is ``(B, H, A)``,
-        ``rewards`` / ``valid`` are ``(B, H)``, and ``next_observations`` / ``masks`` belong to the last valid row.
+        ``rewards`` / ``valid`` are ``(B, H)`` (rewards zeroed after a trajectory end), ``next_observations`` belong
+        to the last valid row and ``masks`` is the minimum over the valid rows (a terminal inside the chunk stops
+        the bootstrap), as in the ``sample_sequence`` of the Q-chunking / QAM code.
         """
         rows = self._sample_rows(batch_size, generator)
         if horizon == 1:
@@ -156,7 +158,7 @@ class TransitionBuffer:
             "actions": self.actions[idx],
             "rewards": self.rewards[idx] * valid,
             "next_observations": self.next_observations[last],
-            "masks": self.masks[last],
+            "masks": self.masks[idx].amin(dim=1),  # invalid steps repeat the last valid row
             "valid": valid.float(),
         }
 
@@ -173,3 +175,17 @@ class TransitionBuffer:
         for k in _FIELDS:
             getattr(self, k).copy_(tensors[f"buffer/{k}"])
         self.n_online, self.online_pos = n_online, pos
+
+
+def chunk_td_terms(batch: dict[str, torch.Tensor], gamma: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The terms of an ``H``-step (action-chunk) TD target ``y = R + discount * Q̄(s_{+H}, a')`` for a batch from
+    :meth:`TransitionBuffer.sample`: ``R = Σ_i γ^i r_i`` over the valid steps, ``discount = γ^H · mask`` and the
+    weight of each row in the critic loss (1 when the whole chunk lies inside one trajectory, the ``valid[..., -1]``
+    of the Q-chunking / QAM code). With ``horizon == 1`` this is the one-step target with weight 1.
+    """
+    rewards, masks = batch["rewards"], batch["masks"]
+    if rewards.dim() == 1:
+        return rewards, gamma * masks, torch.ones_like(rewards)
+    h = rewards.shape[1]
+    powers = gamma ** torch.arange(h, device=rewards.device, dtype=rewards.dtype)
+    return rewards @ powers, gamma**h * masks, batch["valid"][:, -1]

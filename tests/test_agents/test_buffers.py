@@ -44,3 +44,31 @@ def test_online_ring_overwrites_oldest():
         buf.add(o, o, np.zeros((1, 1)), np.zeros(1), np.zeros(1), np.zeros(1))
     assert len(buf) == 3
     assert sorted(buf.observations[:, 0].tolist()) == [2.0, 3.0, 4.0]
+
+
+def test_chunk_mask_is_the_minimum_over_the_chunk_and_td_terms_discount_it():
+    from agents.core.buffers import chunk_td_terms
+
+    n = 8
+    obs = np.arange(n, dtype=np.float32)[:, None].repeat(4, 1)
+    buf = TransitionBuffer(4, 2)
+    ends = np.zeros(n, bool)
+    ends[5] = True  # trajectory 0..5, then 6..7
+    masks = np.ones(n, np.float32)
+    masks[2] = 0.0  # a terminal (success) at row 2 inside the first trajectory
+    buf.observations = torch.as_tensor(obs)
+    buf.next_observations = torch.as_tensor(obs + 1)
+    buf.actions = torch.zeros(n, 2)
+    buf.rewards = torch.arange(n, dtype=torch.float32)
+    buf.masks = torch.as_tensor(masks)
+    buf.episode_ends = torch.as_tensor(ends)
+    buf.n_offline, buf.n_online = n, 0
+    rows = torch.tensor([0, 3, 4])
+    buf._sample_rows = lambda batch_size, generator: rows  # noqa: SLF001 (fix the rows drawn)
+    batch = buf.sample(3, horizon=3)
+    assert batch["masks"].tolist() == [0.0, 1.0, 1.0]  # row 0's chunk 0..2 holds the terminal at row 2
+    assert batch["valid"].tolist() == [[1, 1, 1], [1, 1, 1], [1, 1, 0]]  # chunk 4..6 crosses the end at row 5
+    ret, discount, weight = chunk_td_terms(batch, gamma=0.5)
+    assert ret.tolist() == [0 + 0.5 * 1 + 0.25 * 2, 3 + 0.5 * 4 + 0.25 * 5, 4 + 0.5 * 5]
+    assert discount.tolist() == [0.0, 0.125, 0.125] and weight.tolist() == [1.0, 1.0, 0.0]
+    assert torch.equal(batch["next_observations"][2], torch.full((4,), 6.0))  # last valid row is 5

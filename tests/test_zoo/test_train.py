@@ -78,3 +78,22 @@ def test_unknown_method_and_task(tmp_path):
         train("nope", "ogbench/cube-single-task1", steps=1, seed=0, out=tmp_path)
     with pytest.raises(KeyError, match="known tasks"):
         train("fql", "ogbench/cube-single-task9", steps=1, seed=0, out=tmp_path)
+
+
+def test_trqam_two_stage_pipeline_through_train(tmp_path, tiny_ogbench_dir):
+    """Stage 1 (--bc-only) then stage 2 (--init-from the BC model): chunks of 5 from zoo/hyperparams/trqam.yaml."""
+    small = {"actor_hidden_dims": [32, 32], "value_hidden_dims": [32, 32], "batch_size": 16, "num_qs": 2,
+             "flow_steps": 3}
+    common = dict(seed=0, checkpoint_every=20, eval_episodes=0, dataset_dir=tiny_ogbench_dir, progress_bar=False,
+                  log_interval=10)
+    train("trqam", "ogbench/cube-single-task1", steps=20, out=tmp_path / "bc",
+          overrides={**small, "bc_only": True}, **common)
+    agent = train("trqam", "ogbench/cube-single-task1", steps=20, out=tmp_path / "ft", overrides=small,
+                  init_from=tmp_path / "bc" / "model", **common)
+    config = json.loads((tmp_path / "ft" / "model" / "config.json").read_text())
+    assert config["algo_kwargs"]["action_horizon"] == 5 and config["algo_kwargs"]["bc_only"] is False
+    assert config["training"]["base_model"] == str((tmp_path / "bc" / "model").resolve())
+    assert "--init-from" in config["training"]["command"]
+    log = (tmp_path / "ft" / "training_log.csv").read_text().splitlines()
+    assert "train/lambda" in log[0] and "train/kl_ema" in log[0]
+    assert agent.predict(np.zeros((1, 28), np.float32))[0].shape == (1, 5)
