@@ -7,6 +7,7 @@ from agents.diffusion_ql import DiffusionBC, DiffusionQL
 from agents.fql import FQL
 from agents.moma_ql import MoMaQL
 from agents.qam import QAM, TRQAM
+from agents.rfm import RFM
 
 ALGOS: dict[str, type[GenerativeAgent]] = {
     "FQL": FQL,
@@ -17,6 +18,7 @@ ALGOS: dict[str, type[GenerativeAgent]] = {
     "ConsistencyAC": ConsistencyAC,
     "QAM": QAM,
     "TRQAM": TRQAM,
+    "RFM": RFM,
 }
 
 __all__ = [
@@ -31,5 +33,6 @@ __all__ = [
     "GenerativePolicy",
     "MoMaQL",
     "QAM",
+    "RFM",
     "TRQAM",
 ]

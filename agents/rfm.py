@@ -1,0 +1,265 @@
+"""Reverse Flow Matching (RFM) for online RL: Li, Tang, Azizan, ICML 2026 (arXiv 2601.08136).
+
+**Unofficial reimplementation**: no official code is public. The equations below follow the paper's propositions as
+summarised in ../shared/reference/METHODS.md §4; every quantity the paper leaves open is a constructor argument,
+listed in :attr:`RFM.choices` and on the model card.
+
+RFM trains a flow policy toward the Boltzmann policy ``π(a|s) ∝ exp(Q(s, a)/λ)`` without samples from it. The flow
+lives in an unbounded latent ``u`` with ``a = tanh(u_1)``, so the target density in ``u`` carries the Jacobian:
+``log p_1(u) = Q(s, tanh u)/λ + Σ_j log sech²(u_j)``. With the linear interpolant ``u_t = t u_1 + (1 - t) u_0``
+(``α_t = t``, ``β_t = 1 - t``, ``u_0 ~ N(0, I)``) the RFM-N loss (Prop. 4.1) regresses the velocity onto
+
+    v̂_t = α̇ ū_1 + β̇ ū_0 = (u_t - μ_{0|t}) / t,     μ_{0|t} = E_{q*}[X_0 | u_t],
+    q*(x_0 | u_t) ∝ N(x_0; 0, I) · p_1((u_t - β_t x_0) / α_t),
+
+a posterior mean estimated by self-normalised importance sampling with ``K`` draws ``x_0^k ~ N(0, I)`` (the change of
+variables to ``x_1^k`` has a constant Jacobian, which cancels). The Langevin–Stein control variate (Thm. 4.14) adds
+``Λ ⊙ s*`` with the posterior score ``s*(x_0) = -x_0 - (β_t/α_t) ∇ log p_1(x_1)``, which has zero mean under q*:
+
+    μ̂ = Σ_k w_k (x_0^k + Λ ⊙ s*_k),    w = softmax_k log p_1(x_1^k).
+
+``Λ = η I`` interpolates between the noise expectation (η = 0) and the gradient expectation (η = 1). ``eta="optimal"``
+uses ``Λ_j = 1 / E_q[s*_j²]`` (the per-dimension minimiser of ``E_q[(x_0 - μ + Λ s*)_j²]``, since Stein's identity
+gives ``E_q[(x_0 - μ)_j s*_j] = -1``; a [DERIVED] stand-in for the paper's Prop. 4.9, whose closed form we could
+not recover), estimated with the same weights and clipped to [0, 1].
+
+The points ``u_t`` come from a policy-induced proposal: ``u_1`` from the current flow, noised along the
+interpolant. Critics are SAC's: twin Q with ``y = r + γ m min Q̄(s', a')``, ``a'`` from the policy. Acting draws
+``M`` candidates from the flow (10 Euler steps) and takes the one with the highest ``min_k Q_k``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import torch
+from gymnasium import spaces
+
+from agents.core.base import GenerativeAgent, GenerativePolicy
+from agents.core.critics import CriticEnsemble, aggregate
+from agents.core.networks import MLP
+from agents.core.samplers import euler_ode
+
+
+def log_sech2(u: torch.Tensor) -> torch.Tensor:
+    """``log(1 - tanh²(u))``, the log-Jacobian of ``a = tanh(u)``, computed without overflow for large ``|u|``."""
+    return 2.0 * (math.log(2.0) - u.abs() - torch.nn.functional.softplus(-2.0 * u.abs()))
+
+
+def snis_posterior_mean(
+    log_target: Callable[[torch.Tensor], torch.Tensor],
+    u_t: torch.Tensor,
+    t: torch.Tensor,
+    num_samples: int,
+    eta: float | str = 0.0,
+) -> torch.Tensor:
+    """``E[X_0 | X_t = u_t]`` for ``X_t = t X_1 + (1 - t) X_0``, ``X_0 ~ N(0, I)``, ``X_1 ~ exp(log_target)``.
+
+    Self-normalised importance sampling over ``num_samples`` prior draws of ``X_0`` with the Langevin–Stein control
+    variate ``Λ ⊙ s*`` (module docstring): ``eta`` a float is ``Λ = η I``; ``"optimal"`` is ``Λ_j = 1/E_q[s*_j²]``.
+    ``log_target`` maps ``(B, K, D)`` points to ``(B, K)`` unnormalised log densities and must be differentiable in
+    its input when ``eta != 0``. ``u_t`` is ``(B, D)``, ``t`` is ``(B, 1)`` in ``(0, 1]``. Weights are fp32.
+    """
+    if eta != "optimal" and not isinstance(eta, int | float):
+        raise ValueError(f"eta must be a number or 'optimal', got {eta!r}")
+    alpha, beta = t.unsqueeze(1), (1 - t).unsqueeze(1)  # (B, 1, 1)
+    x_0 = torch.randn((u_t.shape[0], num_samples, u_t.shape[1]), device=u_t.device)
+    x_1 = (u_t.unsqueeze(1) - beta * x_0) / alpha
+    if eta == 0:
+        with torch.no_grad():
+            log_w = log_target(x_1).float()
+        return (torch.softmax(log_w, dim=1).unsqueeze(-1) * x_0).sum(1)
+    with torch.enable_grad():
+        x_1 = x_1.detach().requires_grad_(True)
+        log_p = log_target(x_1).float()
+        grad = torch.autograd.grad(log_p.sum(), x_1)[0]
+    w = torch.softmax(log_p.detach(), dim=1).unsqueeze(-1)  # (B, K, 1)
+    score = -x_0 - (beta / alpha) * grad.float()
+    if eta == "optimal":
+        lam = (1.0 / (w * score.square()).sum(1).clamp_min(1e-6)).clamp(0.0, 1.0)  # (B, D)
+    else:
+        lam = float(eta)
+    return (w * x_0).sum(1) + lam * (w * score).sum(1)
+
+
+class RFMPolicy(GenerativePolicy):
+    """The latent flow ``v_θ(s, u_t, t)`` and SAC-style twin critics (+ targets)."""
+
+    target_networks: ClassVar[dict[str, str]] = {"target_critic": "critic"}
+
+    def __init__(
+        self,
+        observation_space: spaces.Box,
+        action_space: spaces.Box,
+        action_horizon: int = 1,
+        actor_hidden_dims: Sequence[int] = (256, 256),
+        value_hidden_dims: Sequence[int] = (256, 256),
+        flow_steps: int = 10,
+        candidates: int = 32,
+    ) -> None:
+        super().__init__(observation_space, action_space, action_horizon)
+        obs_dim, act_dim = self.obs_dim, self.act_dim
+        self.flow_steps, self.candidates = flow_steps, candidates
+        self.velocity_net = MLP(obs_dim + act_dim + 1, actor_hidden_dims, act_dim)
+        self.critic = CriticEnsemble(obs_dim, act_dim, value_hidden_dims, ensemble=2, layer_norm=False)
+        self.target_critic = CriticEnsemble(obs_dim, act_dim, value_hidden_dims, ensemble=2, layer_norm=False)
+
+    def velocity(self, obs: torch.Tensor, u: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.velocity_net(torch.cat([obs, u, t], dim=-1))
+
+    def latent_actions(self, obs: torch.Tensor, noise: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """``u_1``: Euler ODE of the latent flow from ``noise`` (not clipped: ``tanh`` bounds the action)."""
+        return euler_ode(lambda u, t: self.velocity(obs, u, t), noise, self.flow_steps if steps is None else steps,
+                         clip=None)
+
+    def sample_actions(self, obs: torch.Tensor, deterministic: bool = False, sampling_steps: int | None = None,
+                       candidates: int | None = None, **sampler: Any) -> torch.Tensor:
+        """Best of ``candidates`` flow samples by ``min_k Q_k`` (1: a plain sample); ``z = 0`` when deterministic."""
+        if sampler:
+            raise TypeError(f"RFM's sampler takes sampling_steps and candidates, got {sorted(sampler)}")
+        m = self.candidates if candidates is None else candidates
+        b = obs.shape[0]
+        noise = self.noise((b, m * self.act_dim), obs.device, deterministic).reshape(b * m, self.act_dim)
+        obs_m = obs.repeat_interleave(m, dim=0)
+        actions = torch.tanh(self.latent_actions(obs_m, noise, sampling_steps))
+        if m == 1:
+            return actions
+        q = aggregate(self.critic(obs_m, actions).float(), "min").reshape(b, m)
+        best = q.argmax(dim=1)
+        return actions.reshape(b, m, -1)[torch.arange(b, device=obs.device), best]
+
+
+class RFM(GenerativeAgent):
+    """Reverse Flow Matching (Li, Tang, Azizan, ICML 2026): online RL toward ``exp(Q/λ)``. Unofficial.
+
+    Args (method-specific; the rest are :class:`GenerativeAgent`'s):
+        temperature: λ of the Boltzmann target.
+        num_samples: K, importance samples per posterior mean.
+        eta: control-variate weight: 0 (noise expectation), 1 (gradient expectation), any float, or
+            ``"optimal"`` (per-dimension variance-optimal Λ, estimated).
+        candidates: M, flow samples per action at acting time (best by Q).
+        flow_steps: Euler steps of the flow (10, the paper's inference steps).
+        t_min: interpolation times are drawn from ``U(t_min, 1)`` (the target divides by ``t``).
+        actor_hidden_dims, value_hidden_dims: MLP widths (SAC's 2×256 by default).
+    """
+
+    policy_aliases: ClassVar[dict[str, type]] = {"MlpPolicy": RFMPolicy}
+    policy: RFMPolicy
+    unofficial: ClassVar[bool] = True
+    paper: ClassVar[dict[str, str]] = {
+        "short": "Li, Tang & Azizan, ICML 2026",
+        "title": "Reverse Flow Matching",
+        "arxiv": "2601.08136",
+        "setting": "online RL on 8 DeepMind Control tasks, 5 seeds, 10 flow steps",
+        "bibtex": "@inproceedings{li2026rfm,\n  title={Reverse Flow Matching},\n  author={Li, Zeyang and Tang, "
+                  "Sunbochen and Azizan, Navid},\n  booktitle={International Conference on Machine Learning (ICML)},"
+                  "\n  year={2026}\n}",
+    }
+    choices: ClassVar[list[dict[str, str]]] = [
+        {"what": "interpolant", "choice": "linear, u_t = t u_1 + (1 - t) u_0", "why": "the flow-matching convention "
+         "of the other flow methods here; the paper's (α_t, β_t) were not found"},
+        {"what": "temperature λ", "choice": "0.1, fixed", "why": "SAC's entropy temperature plays the same role; "
+         "the paper's value was not found"},
+        {"what": "importance samples K", "choice": "32", "why": "not found; cost grows linearly in K"},
+        {"what": "control variate η", "choice": "'optimal': Λ_j = 1/E_q[s*_j²] clipped to [0, 1]",
+         "why": "our derivation of the variance-optimal weight (the paper's closed form was not recovered)"},
+        {"what": "proposal for u_t", "choice": "u_1 from the current policy, noised along the interpolant",
+         "why": "the paper's 'policy-induced proposal', as we read it"},
+        {"what": "time distribution", "choice": "U(0.02, 1)", "why": "the target divides by t"},
+        {"what": "candidates M at acting time", "choice": "32, best by min of the twin critics", "why": "not found"},
+        {"what": "networks", "choice": "2x256 MLPs, GELU, no LayerNorm", "why": "SAC's sizes; not found"},
+        {"what": "random warm-up", "choice": "learning_starts=5000 env steps from scratch", "why": "common MuJoCo "
+         "practice (CleanRL SAC); 0 for a pretrained agent"},
+    ]
+
+    def __init__(
+        self,
+        policy: str | type[RFMPolicy] = "MlpPolicy",
+        env: Any = None,
+        learning_rate: float = 3e-4,
+        batch_size: int = 256,
+        gamma: float = 0.99,
+        tau: float = 0.005,
+        learning_starts: int = 5000,
+        temperature: float = 0.1,
+        num_samples: int = 32,
+        eta: float | str = "optimal",
+        candidates: int = 32,
+        flow_steps: int = 10,
+        t_min: float = 0.02,
+        actor_hidden_dims: Sequence[int] = (256, 256),
+        value_hidden_dims: Sequence[int] = (256, 256),
+        **base_kwargs: Any,
+    ) -> None:
+        if eta != "optimal" and not isinstance(eta, int | float):
+            raise ValueError(f"eta must be a number or 'optimal', got {eta!r}")
+        if not 0.0 < t_min < 1.0:
+            raise ValueError(f"t_min must be in (0, 1), got {t_min}")
+        if base_kwargs.get("action_horizon", 1) != 1:
+            raise ValueError("RFM acts one step at a time (action_horizon=1)")
+        self.temperature, self.num_samples, self.eta, self.candidates = temperature, num_samples, eta, candidates
+        self.flow_steps, self.t_min = flow_steps, t_min
+        self.actor_hidden_dims, self.value_hidden_dims = list(actor_hidden_dims), list(value_hidden_dims)
+        super().__init__(policy, env, learning_rate=learning_rate, batch_size=batch_size, gamma=gamma, tau=tau,
+                         learning_starts=learning_starts, **base_kwargs)
+
+    def sampler_settings(self) -> dict[str, Any]:
+        return {"sampler": "Euler ODE of the latent flow, best of M by Q", "sampling_steps": self.flow_steps,
+                "candidates": self.candidates}
+
+    def make_policy(self) -> RFMPolicy:
+        return self.policy_class(
+            self.observation_space, self.action_space, self.action_horizon,
+            actor_hidden_dims=self.actor_hidden_dims, value_hidden_dims=self.value_hidden_dims,
+            flow_steps=self.flow_steps, candidates=self.candidates,
+        )
+
+    def log_target(self, obs: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``u ↦ min_k Q_k(s, tanh u)/λ + Σ_j log sech²(u_j)`` for ``(B, K, A)`` latents (critic weights constant)."""
+        critic = self.policy.critic
+
+        def log_p(u: torch.Tensor) -> torch.Tensor:
+            b, k, a = u.shape
+            obs_k = obs.unsqueeze(1).expand(b, k, obs.shape[-1]).reshape(b * k, -1)
+            q = aggregate(critic(obs_k, torch.tanh(u.reshape(b * k, a)), detach_params=True).float(), "min")
+            return q.reshape(b, k) / self.temperature + log_sech2(u.float()).sum(-1)
+
+        return log_p
+
+    def critic_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """SAC's twin-critic TD loss with ``a' = tanh(u_1)``, ``u_1`` from the flow."""
+        pi = self.policy
+        with torch.no_grad():
+            next_obs = batch["next_observations"]
+            noise = torch.randn((next_obs.shape[0], pi.act_dim), device=next_obs.device)
+            next_actions = torch.tanh(pi.latent_actions(next_obs, noise))
+            next_q = aggregate(pi.target_critic(next_obs, next_actions).float(), "min")
+            target_q = batch["rewards"] + self.gamma * batch["masks"] * next_q
+        q = pi.critic(batch["observations"], batch["actions"]).float()
+        loss = (q - target_q).square().mean()
+        return loss, {"critic_loss": loss.detach(), "q_mean": q.mean().detach()}
+
+    def actor_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """RFM-N: ``‖v_θ(s, u_t, t) - (u_t - μ̂_{0|t})/t‖²`` at ``u_t`` from the policy-induced proposal."""
+        pi = self.policy
+        obs = batch["observations"]
+        b = obs.shape[0]
+        with torch.no_grad():
+            u_1 = pi.latent_actions(obs, torch.randn((b, pi.act_dim), device=obs.device))
+            t = self.t_min + (1 - self.t_min) * torch.rand((b, 1), device=obs.device)
+            u_t = t * u_1 + (1 - t) * torch.randn_like(u_1)
+        mu_0 = snis_posterior_mean(self.log_target(obs), u_t, t, self.num_samples, self.eta).detach()
+        target_v = (u_t - mu_0) / t
+        loss = (pi.velocity(obs, u_t, t).float() - target_v).square().mean()
+        return loss, {"actor_loss": loss.detach(), "target_v_abs": target_v.abs().mean()}
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One Adam step on critic + RFM-N losses (disjoint parameters), then the critics' Polyak update."""
+        with self.autocast():
+            critic_loss, info = self.critic_loss(batch)
+            actor_loss, actor_info = self.actor_loss(batch)
+        self.optimize(critic_loss + actor_loss, self.optimizers["all"])
+        self.update_targets()
+        return info | actor_info
