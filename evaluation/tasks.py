@@ -41,7 +41,13 @@ class Task:
 
     @property
     def metric_label(self) -> str:
-        return "success rate (%)" if self.metric == "success" else "normalised score (x100)"
+        return {"success": "success rate (%)", "normalized_score": "normalised score (x100)"}.get(
+            self.metric, "undiscounted return")
+
+    @property
+    def online(self) -> bool:
+        """An online-RL task: no dataset, trained by ``agent.learn()`` in its env."""
+        return not self.dataset_id
 
     def make_env(self, **kwargs: Any) -> gymnasium.Env:
         """A fresh evaluation env for this task (TimeLimit from the protocol).
@@ -57,6 +63,9 @@ class Task:
             return env
         if self.suite == "ogbench":
             import ogbench  # noqa: F401  (registers the OGBench envs)
+        if self.suite == "dm_control":
+            _register_dm_control()
+            return gymnasium.wrappers.FlattenObservation(gymnasium.make(self.env_id, **kwargs))
         return gymnasium.make(self.env_id, **kwargs)
 
     def reference_scores(self) -> tuple[float, float]:
@@ -167,6 +176,36 @@ for _env, _gym_id in (("hopper", "Hopper-v5"), ("walker2d", "Walker2d-v5"), ("ha
             metric="normalized_score",
             protocol=Protocol(episodes=50, max_episode_steps=1000),
         ))
+
+
+# Online RL (RFM, SAC, offline-to-online finetuning): Gymnasium MuJoCo v5 and DeepMind Control through Shimmy,
+# scored by undiscounted return over 10 episodes of 1000 steps. The RFM paper's 8 DMC tasks were not named in any
+# source we found; these are the usual ones of the diffusion-policy online-RL papers.
+for _gym_id in ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Ant-v5"):
+    register(Task(task_id=f"gymnasium/{_gym_id}", suite="gymnasium", family=f"mujoco-{_gym_id.split('-')[0].lower()}",
+                  env_id=_gym_id, dataset_id="", build_id="", metric="return",
+                  protocol=Protocol(episodes=10, max_episode_steps=1000)))
+for _dmc in ("cheetah-run", "walker-walk", "walker-run", "quadruped-run", "humanoid-walk", "hopper-hop",
+             "finger-spin", "reacher-hard"):
+    register(Task(task_id=f"dm_control/{_dmc}", suite="dm_control", family=f"dmc-{_dmc.split('-')[0]}",
+                  env_id=f"dm_control/{_dmc}-v0", dataset_id="", build_id="", metric="return",
+                  protocol=Protocol(episodes=10, max_episode_steps=1000)))
+
+
+@functools.cache
+def _register_dm_control() -> None:
+    """Register Shimmy's ``dm_control/*`` envs, after dropping from dm_control's struct tables the MjModel / MjData
+    fields this MuJoCo no longer has: dm_control 1.0.50 indexes every field of its tables (a few flex fields were
+    removed in MuJoCo 4, which pip resolves for ``mujoco>=3.17``), so without this the suite fails to load."""
+    import mujoco
+    import shimmy
+    from dm_control.mujoco.wrapper.mjbindings import sizes
+
+    model = mujoco.MjModel.from_xml_string("<mujoco/>")
+    for struct, obj in (("mjmodel", model), ("mjdata", mujoco.MjData(model))):
+        for name in [f for f in sizes.array_sizes[struct] if not hasattr(obj, f)]:
+            del sizes.array_sizes[struct][name]
+    gymnasium.register_envs(shimmy)
 
 
 def get(task_id: str) -> Task:

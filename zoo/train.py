@@ -3,8 +3,9 @@
 A run folder holds:
 
 * ``run.json``: what was asked (method, task, seed, hyperparameters) and the wall time of every segment;
-* ``checkpoint/``: the latest ``model.safetensors`` + ``config.json`` + ``training_state.safetensors``, written
-  every ``checkpoint_every`` gradient steps (a new folder is written beside the old one, then swapped in);
+* ``checkpoint/``: the latest ``model.safetensors`` + ``config.json`` + ``training_state.safetensors`` (and, for
+  online tasks, ``replay_buffer.safetensors``), written every ``checkpoint_every`` gradient steps (env steps
+  online; a new folder is written beside the old one, then swapped in);
 * ``logs/progress-<step>.csv``: the SB3 logger's CSV of each segment, merged into ``training_log.csv``;
 * ``model/``: the final published checkpoint (no training state) and its ``results.json``.
 
@@ -32,6 +33,7 @@ import hub
 
 HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 CHECKPOINT, MODEL = "checkpoint", "model"
+REPLAY_BUFFER = "replay_buffer.safetensors"
 
 
 def genzoo_version() -> str:
@@ -72,16 +74,26 @@ def _command(method: str, task: str, steps: int, seed: int, precision: str, budg
 
 
 class _Checkpointer(BaseCallback):
-    """Writes the run's checkpoint every ``every`` gradient steps (after that step's update)."""
+    """Writes the run's checkpoint every ``every`` gradient steps (after that step's update); online, every
+    ``every`` env steps (after the step's transition is stored, before its update)."""
 
     def __init__(self, run: Run, every: int) -> None:
         super().__init__()
         self.run, self.every = run, every
+        self._pending = False
 
     def _on_step(self) -> bool:
         if self.num_timesteps % self.every == 0:
-            self.run.checkpoint()
+            if self.model.env is None:
+                self.run.checkpoint()
+            else:  # online, SB3 stores the step's transition after on_step: checkpoint when the rollout ends
+                self._pending = True
         return True
+
+    def _on_rollout_end(self) -> None:
+        if self._pending:
+            self.run.checkpoint()
+            self._pending = False
 
 
 class Run:
@@ -108,6 +120,8 @@ class Run:
         shutil.rmtree(new, ignore_errors=True)
         self.agent.save(new, **self.config_extras())
         self.agent.save_training_state(new)
+        if self.agent.env is not None:  # online runs resume with their replay buffer
+            self.agent.save_replay_buffer(new / REPLAY_BUFFER)
         self._record_segment()
         if cur.exists():
             shutil.rmtree(old, ignore_errors=True)
@@ -158,7 +172,7 @@ class Run:
             stop = int(segments[i + 1].stem.split("-")[1]) if i + 1 < len(segments) else None
             with open(path, newline="") as f:
                 for row in csv.DictReader(f):
-                    step = row.get("time/gradient_steps") or ""
+                    step = _step_of(row)
                     if stop is not None and step and int(float(step)) > stop:
                         continue
                     rows.append(row)
@@ -173,22 +187,32 @@ class Run:
         return out
 
 
+def _step_of(row: dict[str, str]) -> str:
+    """The x of a log row: gradient steps offline, env steps online (SB3's ``time/total_timesteps``)."""
+    return row.get("time/gradient_steps") or row.get("time/total_timesteps") or ""
+
+
 def plot_training_log(rows: list[dict[str, str]], path: Path, title: str = "") -> Path:
-    """One panel per logged ``train/*`` quantity against gradient steps (matplotlib, no display needed)."""
+    """One panel per logged ``train/*`` (and online ``rollout/*``) quantity against steps (matplotlib, headless)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps = [float(r["time/gradient_steps"]) for r in rows]
-    keys = sorted(k for k in rows[0] if k.startswith("train/") and k != "train/n_updates")
+    rows = [r for r in rows if _step_of(r)]
+    if not rows:
+        return path
+    online = "time/gradient_steps" not in rows[0]
+    steps = [float(_step_of(r)) for r in rows]
+    keys = sorted({k for r in rows for k in r if (k.startswith("train/") and k != "train/n_updates")
+                   or k in ("rollout/ep_rew_mean", "rollout/success_rate")})
     cols = 3
     nrows = max(1, -(-len(keys) // cols))
     fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 2.6 * nrows), squeeze=False)
     for ax, key in zip(axes.flat, keys):
         ax.plot(steps, [float(r[key]) if r.get(key) else float("nan") for r in rows], lw=1)
         ax.set_title(key.removeprefix("train/"), fontsize=9)
-        ax.set_xlabel("gradient steps", fontsize=8)
+        ax.set_xlabel("env steps" if online else "gradient steps", fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
@@ -254,11 +278,17 @@ def train(
             + (f" --init-from {init_from}" if init_from is not None else ""))}
     run.out.mkdir(parents=True, exist_ok=True)
 
-    dataset = datasets.load(task.dataset_id, dataset_dir)
+    # Offline tasks train on their dataset; online tasks (no dataset) in their env with SB3's learn().
+    dataset = None if task.online else datasets.load(task.dataset_id, dataset_dir)
+    env = task.make_env() if task.online else None
     ckpt = run.latest_checkpoint()
     cls = ALGOS[algo_name]
     if ckpt is not None:
-        agent = cls.load(ckpt, device=device, training_state=True, n_threads=n_threads)
+        agent = cls.load(ckpt, env=env, device=device, training_state=True, n_threads=n_threads)
+        if task.online:
+            agent.load_replay_buffer(ckpt / REPLAY_BUFFER)
+    elif task.online:
+        agent = cls(env=env, seed=seed, precision=precision, device=device, n_threads=n_threads, **kwargs)
     else:
         agent = cls(env=None, observation_space=dataset.observation_space, action_space=dataset.action_space,
                     seed=seed, precision=precision, device=device, n_threads=n_threads, **kwargs)
@@ -279,8 +309,12 @@ def train(
     run._segment_start = time.time()
     if start < steps:
         callbacks = [_Checkpointer(run, checkpoint_every)] + ([callback] if callback is not None else [])
-        agent.learn_offline(dataset, steps - start, callback=callbacks, log_interval=log_interval,
-                            progress_bar=progress_bar, reset_num_timesteps=False)
+        if task.online:  # SB3's log_interval counts episodes
+            agent.learn(steps - start, callback=callbacks, log_interval=1, progress_bar=progress_bar,
+                        reset_num_timesteps=False)
+        else:
+            agent.learn_offline(dataset, steps - start, callback=callbacks, log_interval=log_interval,
+                                progress_bar=progress_bar, reset_num_timesteps=False)
         if agent.num_timesteps % checkpoint_every:
             run.checkpoint()
     run._record_segment()

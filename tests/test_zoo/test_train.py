@@ -97,3 +97,17 @@ def test_trqam_two_stage_pipeline_through_train(tmp_path, tiny_ogbench_dir):
     log = (tmp_path / "ft" / "training_log.csv").read_text().splitlines()
     assert "train/lambda" in log[0] and "train/kl_ema" in log[0]
     assert agent.predict(np.zeros((1, 28), np.float32))[0].shape == (1, 5)
+
+
+def test_online_run_on_an_env_task_checkpoints_its_buffer_and_resumes(tmp_path):
+    small = {"actor_hidden_dims": [32], "value_hidden_dims": [32], "batch_size": 16, "num_samples": 4,
+             "candidates": 2, "learning_starts": 30}
+    common = dict(seed=0, checkpoint_every=40, log_interval=20, eval_episodes=0, progress_bar=False, overrides=small)
+    train("rfm", "gymnasium/Hopper-v5", steps=40, out=tmp_path / "rfm", **common)
+    assert (tmp_path / "rfm" / "checkpoint" / "replay_buffer.safetensors").is_file()
+    agent = train("rfm", "gymnasium/Hopper-v5", steps=80, out=tmp_path / "rfm", **common)  # resume
+    assert agent.num_timesteps == 80 and agent.replay_buffer.n_online == 80
+    config = json.loads((tmp_path / "rfm" / "model" / "config.json").read_text())
+    assert config["algo"] == "RFM" and config["task"] == "gymnasium/Hopper-v5" and config["dataset"] is None
+    run = json.loads((tmp_path / "rfm" / "run.json").read_text())
+    assert [s["end"] for s in run["segments"]] == [40, 80]
