@@ -56,6 +56,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides={k: _parse_value(v) for k, v in overrides.items()},
         checkpoint_every=args.checkpoint_every,
         init_from=args.init_from,
+        finetune_from=args.finetune_from,
+        variant=args.variant,
+        eval_every=args.eval_every,
         log_interval=args.log_interval,
         eval_episodes=args.eval_episodes,
         n_threads=args.threads,
@@ -231,9 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="QAM/TRQAM stage 1: flow-matching pretraining only (same as --set bc_only=true)")
     t.add_argument("--init-from", default=None, metavar="DIR",
                    help="QAM/TRQAM stage 2: start from the BC flow of a --bc-only run's model folder")
+    t.add_argument("--finetune-from", default=None, metavar="CHECKPOINT",
+                   help="offline-to-online: learn() in the task's env from this checkpoint (dir or repo id), keeping "
+                        "the dataset in the buffer; published as the o2o variant")
+    t.add_argument("--variant", default=None, help="repo-id variant of the published checkpoint (bc, eta0, ...)")
     t.add_argument("--checkpoint-every", type=int, default=10_000)
     t.add_argument("--log-interval", type=int, default=1_000)
     t.add_argument("--eval-episodes", type=int, default=None, help="episodes at the end (default: the task's; 0 skips)")
+    t.add_argument("--eval-every", type=int, default=0, help="also score every N steps into the log (learning curve)")
     t.add_argument("--threads", type=int, default=1, help="torch threads (default 1: leaves a core free)")
     t.add_argument("--dataset-dir", default=None)
     t.add_argument("--device", default="auto")

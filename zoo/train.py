@@ -24,6 +24,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from stable_baselines3.common.callbacks import BaseCallback
@@ -96,6 +97,27 @@ class _Checkpointer(BaseCallback):
             self._pending = False
 
 
+class _PeriodicEval(BaseCallback):
+    """Scores the agent on its task every ``every`` steps with the evaluation harness (``episodes`` fixed seeds
+    from 10000, apart from the final evaluation's) and logs ``eval/score`` (the task's metric) and ``eval/return``:
+    the learning curve of online runs."""
+
+    def __init__(self, task_id: str, every: int, episodes: int) -> None:
+        super().__init__()
+        self.task_id, self.every, self.episodes = task_id, every, episodes
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps % self.every == 0:
+            from evaluation import evaluate
+
+            result = evaluate(self.model, self.task_id, seeds=[10_000 + i for i in range(self.episodes)])
+            self.logger.record("eval/score", result["aggregate"]["mean"])
+            self.logger.record("eval/return", float(np.mean([e["return"] for e in result["episodes"]])))
+            self.logger.record("time/total_timesteps", self.num_timesteps)
+            self.logger.dump(step=self.num_timesteps)
+        return True
+
+
 class Run:
     """One training run folder (see the module docstring)."""
 
@@ -158,7 +180,8 @@ class Run:
                 "precision": self.agent.precision,
                 "threads": torch.get_num_threads(),
                 "budget": self.meta["budget"],
-                "base_model": self.meta.get("init_from"),
+                "base_model": self.meta.get("base_model"),
+                "variant": self.meta.get("variant"),
             },
         }
 
@@ -192,6 +215,17 @@ def _step_of(row: dict[str, str]) -> str:
     return row.get("time/gradient_steps") or row.get("time/total_timesteps") or ""
 
 
+def _repo_id_of(checkpoint: str) -> str:
+    """The Hub id of a checkpoint directory (from its config.json) or the repo id itself."""
+    path = Path(checkpoint)
+    if not (path / "config.json").is_file():
+        return checkpoint
+    config = hub.read_config(path)
+    training = config.get("training") or {}
+    return hub.repo_id(config["algo"], config.get("task") or "custom", training.get("seed", 0),
+                       variant=training.get("variant"))
+
+
 def plot_training_log(rows: list[dict[str, str]], path: Path, title: str = "") -> Path:
     """One panel per logged ``train/*`` (and online ``rollout/*``) quantity against steps (matplotlib, headless)."""
     import matplotlib
@@ -205,7 +239,7 @@ def plot_training_log(rows: list[dict[str, str]], path: Path, title: str = "") -
     online = "time/gradient_steps" not in rows[0]
     steps = [float(_step_of(r)) for r in rows]
     keys = sorted({k for r in rows for k in r if (k.startswith("train/") and k != "train/n_updates")
-                   or k in ("rollout/ep_rew_mean", "rollout/success_rate")})
+                   or k in ("rollout/ep_rew_mean", "eval/score")})
     cols = 3
     nrows = max(1, -(-len(keys) // cols))
     fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 2.6 * nrows), squeeze=False)
@@ -234,7 +268,11 @@ def train(
     overrides: dict[str, Any] | None = None,
     checkpoint_every: int = 10_000,
     init_from: str | Path | None = None,
+    finetune_from: str | Path | None = None,
+    variant: str | None = None,
     log_interval: int = 1_000,
+    eval_every: int = 0,
+    eval_every_episodes: int = 5,
     eval_episodes: int | None = 0,
     n_threads: int | None = 1,
     dataset_dir: str | Path | None = None,
@@ -247,6 +285,12 @@ def train(
     """Train (or resume) ``method`` on ``task_id`` for ``steps`` gradient steps in the run folder ``out``.
 
     Returns the trained agent. ``eval_episodes``: 0 skips evaluation, None uses the task's protocol.
+    ``finetune_from``: offline-to-online finetuning of a published checkpoint (directory or repo id) of
+    ``method`` on ``task_id``: ``learn()`` in the task's env for ``steps`` env steps with the task's dataset kept in
+    the buffer (``overrides`` may set ``online_fraction``, e.g. 0.5 for RLPD's symmetric sampling), no random
+    warm-up, published as the ``o2o`` variant with ``base_model`` set. ``variant``: the repo-id variant of the
+    published checkpoint (``bc``, ``eta0``, ...).
+    ``eval_every``: also score the agent every that many steps (``eval_every_episodes`` episodes) into the log.
     ``init_from``: a ``bc_only`` run's model folder whose BC flow starts a QAM / TRQAM run (stage 2 of TRQAM's
     pipeline); recorded as the checkpoint's ``base_model``.
     """
@@ -262,12 +306,24 @@ def train(
         raise ValueError("checkpoint_every must be a multiple of log_interval")
     if n_threads is not None:
         torch.set_num_threads(n_threads)
-    kwargs = {**hyperparams(algo_name, task_id, budget), **(overrides or {})}
+    # A finetuning run keeps its checkpoint's settings: only explicit overrides apply.
+    kwargs = dict(overrides or {}) if finetune_from is not None else {**hyperparams(algo_name, task_id, budget),
+                                                                       **(overrides or {})}
     run = Run(out)
     asked = {"method": algo_name, "task": task.task_id, "seed": seed, "precision": precision, "budget": budget,
              "hyperparams": kwargs}
     if init_from is not None:
         asked["init_from"] = str(Path(init_from).resolve())
+    if finetune_from is not None:
+        asked["init_from"] = str(Path(finetune_from).resolve()) if Path(finetune_from).exists() else str(finetune_from)
+        variant = variant or "o2o"
+    if variant is None and kwargs.get("bc_only"):
+        variant = "bc"  # stage 1 of QAM / TRQAM: the BC flow is published as the -bc variant
+    if variant:
+        asked["variant"] = variant
+    if "init_from" in asked:  # the card's base_model: the repo id the starting checkpoint is published under
+        asked["base_model"] = _repo_id_of(asked["init_from"])
+
     if run.meta:
         differs = {k: (run.meta.get(k), v) for k, v in asked.items() if run.meta.get(k) != v}
         if differs:
@@ -275,18 +331,31 @@ def train(
     else:
         run.meta = {**asked, "segments": [], "command": command or (
             _command(algo_name, task.task_id, steps, seed, precision, budget, overrides)
-            + (f" --init-from {init_from}" if init_from is not None else ""))}
+            + (f" --init-from {init_from}" if init_from is not None else "")
+            + (f" --finetune-from {finetune_from}" if finetune_from is not None else "")
+            + (f" --variant {variant}" if variant and finetune_from is None else ""))}
     run.out.mkdir(parents=True, exist_ok=True)
 
-    # Offline tasks train on their dataset; online tasks (no dataset) in their env with SB3's learn().
+    # Offline tasks train on their dataset; online tasks (no dataset) and finetuning runs in their env with learn().
+    online = task.online or finetune_from is not None
     dataset = None if task.online else datasets.load(task.dataset_id, dataset_dir)
-    env = task.make_env() if task.online else None
+    env = task.make_env() if online else None
     ckpt = run.latest_checkpoint()
     cls = ALGOS[algo_name]
     if ckpt is not None:
         agent = cls.load(ckpt, env=env, device=device, training_state=True, n_threads=n_threads)
-        if task.online:
+        if online:
             agent.load_replay_buffer(ckpt / REPLAY_BUFFER)
+    elif finetune_from is not None:
+        import zoo
+
+        agent = zoo.load(finetune_from, env=env, device=device, seed=seed, precision=precision, n_threads=n_threads,
+                         learning_starts=0, **kwargs)
+        if type(agent).__name__ != algo_name or agent.config.get("task") != task.task_id:
+            raise ValueError(f"{finetune_from} is {type(agent).__name__} on {agent.config.get('task')}, "
+                             f"not {algo_name} on {task.task_id}")
+        agent.load_offline_data(dataset)  # the offline data stays in the buffer beside the online transitions
+        agent.num_timesteps = 0
     elif task.online:
         agent = cls(env=env, seed=seed, precision=precision, device=device, n_threads=n_threads, **kwargs)
     else:
@@ -309,7 +378,9 @@ def train(
     run._segment_start = time.time()
     if start < steps:
         callbacks = [_Checkpointer(run, checkpoint_every)] + ([callback] if callback is not None else [])
-        if task.online:  # SB3's log_interval counts episodes
+        if eval_every:
+            callbacks.append(_PeriodicEval(task.task_id, eval_every, eval_every_episodes))
+        if online:  # SB3's log_interval counts episodes
             agent.learn(steps - start, callback=callbacks, log_interval=1, progress_bar=progress_bar,
                         reset_num_timesteps=False)
         else:

@@ -608,8 +608,9 @@ class GenerativeAgent(OffPolicyAlgorithm):
         """``{org}/{algo}-{task}-seed{n}`` from a config (default: the one this agent was loaded with)."""
         config = self.config if config is None else config
         task = config.get("task") or "custom"
-        seed = (config.get("training") or {}).get("seed", self.seed)
-        return hub.repo_id(type(self).__name__, task, 0 if seed is None else seed)
+        training = config.get("training") or {}
+        seed = training.get("seed", self.seed)
+        return hub.repo_id(type(self).__name__, task, 0 if seed is None else seed, variant=training.get("variant"))
 
     def save_pretrained(self, save_directory: str | os.PathLike, repo_id: str | None = None,
                         results: dict[str, Any] | None = None, **config: Any) -> Path:

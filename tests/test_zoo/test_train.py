@@ -1,3 +1,4 @@
+import csv
 import json
 
 import numpy as np
@@ -92,7 +93,7 @@ def test_trqam_two_stage_pipeline_through_train(tmp_path, tiny_ogbench_dir):
                   init_from=tmp_path / "bc" / "model", **common)
     config = json.loads((tmp_path / "ft" / "model" / "config.json").read_text())
     assert config["algo_kwargs"]["action_horizon"] == 5 and config["algo_kwargs"]["bc_only"] is False
-    assert config["training"]["base_model"] == str((tmp_path / "bc" / "model").resolve())
+    assert config["training"]["base_model"] == "genzoo/trqam-ogbench-cube-single-task1-bc-seed0"
     assert "--init-from" in config["training"]["command"]
     log = (tmp_path / "ft" / "training_log.csv").read_text().splitlines()
     assert "train/lambda" in log[0] and "train/kl_ema" in log[0]
@@ -103,7 +104,8 @@ def test_online_run_on_an_env_task_checkpoints_its_buffer_and_resumes(tmp_path):
     small = {"actor_hidden_dims": [32], "value_hidden_dims": [32], "batch_size": 16, "num_samples": 4,
              "candidates": 2, "learning_starts": 30}
     common = dict(seed=0, checkpoint_every=40, log_interval=20, eval_episodes=0, progress_bar=False, overrides=small)
-    train("rfm", "gymnasium/Hopper-v5", steps=40, out=tmp_path / "rfm", **common)
+    train("rfm", "gymnasium/Hopper-v5", steps=40, out=tmp_path / "rfm", eval_every=20, eval_every_episodes=1,
+          **common)
     assert (tmp_path / "rfm" / "checkpoint" / "replay_buffer.safetensors").is_file()
     agent = train("rfm", "gymnasium/Hopper-v5", steps=80, out=tmp_path / "rfm", **common)  # resume
     assert agent.num_timesteps == 80 and agent.replay_buffer.n_online == 80
@@ -111,3 +113,26 @@ def test_online_run_on_an_env_task_checkpoints_its_buffer_and_resumes(tmp_path):
     assert config["algo"] == "RFM" and config["task"] == "gymnasium/Hopper-v5" and config["dataset"] is None
     run = json.loads((tmp_path / "rfm" / "run.json").read_text())
     assert [s["end"] for s in run["segments"]] == [40, 80]
+    with open(tmp_path / "rfm" / "training_log.csv") as f:
+        curve = [r for r in csv.DictReader(f) if r.get("eval/score")]
+    assert [int(float(r["time/total_timesteps"])) for r in curve] == [20, 40]
+
+
+def test_offline_to_online_finetuning_keeps_the_dataset_and_records_its_base(tmp_path, tiny_ogbench_dir):
+    common = dict(seed=0, eval_episodes=0, dataset_dir=tiny_ogbench_dir, progress_bar=False)
+    train("fql", "ogbench/cube-single-task1", steps=20, out=tmp_path / "off", checkpoint_every=20, seed=0,
+          eval_episodes=0, dataset_dir=tiny_ogbench_dir, **FAST | {"log_interval": 10})
+    base = tmp_path / "off" / "model"
+    agent = train("fql", "ogbench/cube-single-task1", steps=30, out=tmp_path / "o2o", finetune_from=base,
+                  checkpoint_every=30, log_interval=10, overrides={"online_fraction": 0.5}, **common)
+    assert agent.replay_buffer.n_online == 30 and agent.replay_buffer.n_offline > 0 and agent.learning_starts == 0
+    config = json.loads((tmp_path / "o2o" / "model" / "config.json").read_text())
+    assert config["training"]["base_model"] == "genzoo/fql-ogbench-cube-single-task1-seed0"
+    assert config["training"]["variant"] == "o2o"
+    assert json.loads((tmp_path / "o2o" / "run.json").read_text())["init_from"] == str(base.resolve())
+    assert agent.default_repo_id(config) == "genzoo/fql-ogbench-cube-single-task1-o2o-seed0"
+    card = (tmp_path / "o2o" / "model" / "README.md").read_text()
+    assert "base_model" in card
+    with pytest.raises(ValueError, match="not DiffusionBC"):
+        train("diffusionbc", "ogbench/cube-single-task1", steps=10, out=tmp_path / "bad", finetune_from=base,
+              checkpoint_every=10, log_interval=10, **common)
