@@ -1,0 +1,71 @@
+"""Stable-Baselines3 SAC on an online task, scored by the zoo's harness: the baseline of RFM's comparison (#10).
+
+    python experiments/sac_baseline.py gymnasium/Hopper-v5 --steps 100000 --seed 0 --out /work/runs/sac-hopper-seed0
+
+SB3's default SAC (2x256 MLPs, lr 3e-4, batch 256, buffer 1M, auto entropy) with ``learning_starts=5000``, the
+warm-up RFM's runs use. Every ``--eval-every`` env steps the policy is scored with ``evaluation.evaluate`` on the
+same fixed seeds as ``genzoo train --eval-every`` (10000, 10001, ...), written to ``<out>/eval.csv``
+(``time/total_timesteps, eval/score, eval/return``): the same columns as a genzoo run's ``training_log.csv``, so
+``experiments/plot_online.py`` reads both. SAC checkpoints are SB3 pickles and are not published.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from stable_baselines3 import SAC
+from stable_baselines3.common.callbacks import BaseCallback
+
+from evaluation import evaluate, get
+
+
+class _Curve(BaseCallback):
+    def __init__(self, task_id: str, every: int, episodes: int, path: Path) -> None:
+        super().__init__()
+        self.task_id, self.every, self.episodes, self.path = task_id, every, episodes, path
+        with open(path, "w", newline="") as f:
+            csv.writer(f).writerow(["time/total_timesteps", "eval/score", "eval/return"])
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps % self.every == 0:
+            result = evaluate(self.model, self.task_id, seeds=[10_000 + i for i in range(self.episodes)],
+                              deterministic=True)
+            returns = [e["return"] for e in result["episodes"]]
+            with open(self.path, "a", newline="") as f:
+                csv.writer(f).writerow([self.num_timesteps, result["aggregate"]["mean"], float(np.mean(returns))])
+        return True
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("task")
+    p.add_argument("--steps", type=int, default=100_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--eval-every", type=int, default=5_000)
+    p.add_argument("--eval-episodes", type=int, default=5)
+    p.add_argument("--learning-starts", type=int, default=5_000)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    task = get(args.task)
+    model = SAC("MlpPolicy", task.make_env(), learning_starts=args.learning_starts, seed=args.seed, device="cpu")
+    t0 = time.time()
+    model.learn(args.steps, callback=_Curve(task.task_id, args.eval_every, args.eval_episodes, out / "eval.csv"))
+    (out / "run.json").write_text(json.dumps({
+        "method": "SAC (stable-baselines3)", "task": task.task_id, "seed": args.seed, "steps": args.steps,
+        "learning_starts": args.learning_starts, "wall_s": round(time.time() - t0, 1),
+        "command": f"python experiments/sac_baseline.py {task.task_id} --steps {args.steps} --seed {args.seed}",
+    }, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
