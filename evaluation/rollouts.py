@@ -10,6 +10,7 @@ deterministic policies.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 from typing import Any
@@ -46,12 +47,30 @@ def move_to_device(policy: Any, device: str | None) -> str:
     return str(dev)
 
 
+def _success_only_env(task: Task) -> Any:
+    """``task``'s env reporting only ``info["success"]``, for ``AsyncVectorEnv`` workers: the harness reads no other
+    info key, and OGBench's step infos (~17 arrays) would otherwise be pickled through the worker pipes and merged
+    by the vector env every step."""
+    import gymnasium
+
+    class SuccessOnly(gymnasium.Wrapper):
+        def step(self, action: Any) -> tuple[Any, ...]:
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            return obs, reward, terminated, truncated, {"success": info["success"]} if "success" in info else {}
+
+        def reset(self, **kwargs: Any) -> tuple[Any, dict]:
+            obs, _ = self.env.reset(**kwargs)
+            return obs, {}
+
+    return SuccessOnly(task.make_env())
+
+
 def _make_envs(task: Task, n_envs: int):
     from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
-    fns = [task.make_env] * n_envs
     if n_envs == 1:
-        return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.DISABLED)
+        return SyncVectorEnv([task.make_env], autoreset_mode=AutoresetMode.DISABLED)
+    fns = [functools.partial(_success_only_env, task)] * n_envs
     return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.DISABLED)
 
 
