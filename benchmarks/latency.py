@@ -48,11 +48,25 @@ def moma_policy_net(agent):
     return lambda obs, z: pi.sample(obs, z, agent.sampling_steps)
 
 
+def qam_policy_net(agent):
+    """QAM / TRQAM: the Euler ODE of the fine-tuned flow over a whole chunk (``flow_steps`` network calls)."""
+    pi = agent.policy
+    return lambda obs, z: pi.flow_actions(obs, z, pi.acting_network)
+
+
+def rfm_policy_net(agent):
+    """RFM: M candidates through the latent flow's ODE, then one twin-critic call to pick the best (own noise)."""
+    pi = agent.policy
+    return lambda obs, z: pi.sample_actions(obs)
+
+
 AGENTS = {
     "FQL": (make_fql, fql_policy_net),
     "MoMaQL": (TRAIN_AGENTS["MoMaQL"][0], moma_policy_net),
     **{name: (TRAIN_AGENTS[name][0], diffusion_policy_net) for name in ("DiffusionBC", "DiffusionQL")},
     **{name: (TRAIN_AGENTS[name][0], consistency_policy_net) for name in ("ConsistencyBC", "ConsistencyAC")},
+    **{name: (TRAIN_AGENTS[name][0], qam_policy_net) for name in ("QAM", "TRQAM")},
+    "RFM": (TRAIN_AGENTS["RFM"][0], rfm_policy_net),
 }
 
 
@@ -78,12 +92,13 @@ def main() -> None:
             agent = make(width, **({} if steps is None else {knob: steps}))
             n_label = str(agent.get_config()["algo_kwargs"][knob]) if knob else "-"
             net = net_of(agent)
-            floor_mlp = naive_mlp(OBS_DIM + ACT_DIM, width, 4, ACT_DIM)
+            noise_dim = getattr(agent.policy, "chunk_dim", ACT_DIM)  # QAM's chunks: H x action dim
+            floor_mlp = naive_mlp(OBS_DIM + noise_dim, width, 4, noise_dim)
             for threads in args.threads:
                 torch.set_num_threads(threads)
                 for batch in (1, 256):
                     obs_np = np.random.default_rng(0).normal(size=(batch, OBS_DIM)).astype(np.float32)
-                    obs, z = torch.from_numpy(obs_np), torch.randn(batch, ACT_DIM)
+                    obs, z = torch.from_numpy(obs_np), torch.randn(batch, noise_dim)
                     with torch.no_grad():
                         floor = harness.time_per_call(lambda: floor_mlp(torch.cat([obs, z], -1)), **timing)
                         t_net = harness.time_per_call(lambda: net(obs, z), **timing)

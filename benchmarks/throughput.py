@@ -70,6 +70,29 @@ def make_generative(name: str, width: int, **overrides):
     return agent
 
 
+def make_qam(name: str, width: int, **overrides):
+    """QAM / TRQAM as on manipulation: action chunks of 5, K=10 critics, ``width``x4 networks."""
+    import agents
+
+    data = _dataset()
+    agent = agents.ALGOS[name](observation_space=data.observation_space, action_space=data.action_space,
+                               actor_hidden_dims=[width] * 4, value_hidden_dims=[width] * 4, batch_size=BATCH,
+                               action_horizon=5, seed=0, **overrides)
+    agent.load_offline_data(data)
+    return agent
+
+
+def make_rfm(width: int, **overrides):
+    """RFM with its own 2-layer networks of ``width`` (an online method, timed here on the synthetic rows)."""
+    from agents import RFM
+
+    data = _dataset()
+    agent = RFM(observation_space=data.observation_space, action_space=data.action_space,
+                actor_hidden_dims=[width] * 2, value_hidden_dims=[width] * 2, batch_size=BATCH, seed=0, **overrides)
+    agent.load_offline_data(data)
+    return agent
+
+
 def _naive(cls, **fixed):
     return lambda obs_dim, act_dim, width, **kw: cls(obs_dim, act_dim, width, **fixed, **kw)
 
@@ -82,6 +105,10 @@ AGENTS = {
     "ConsistencyAC": (partial(make_generative, "ConsistencyAC"), _naive(NaiveConsistencyAC)),
     # No official MoMa QL code exists: its rows have no naive reference (the FQL rows are the natural comparison).
     "MoMaQL": (partial(make_generative, "MoMaQL"), None),
+    # QAM / TRQAM / RFM: official JAX code only (QAM, TRQAM) or none (RFM); no naive PyTorch port.
+    "QAM": (partial(make_qam, "QAM"), None),
+    "TRQAM": (partial(make_qam, "TRQAM"), None),
+    "RFM": (make_rfm, None),
 }
 # The constructor argument holding each method's number of denoising steps (methods without one: measured once).
 STEPS_KNOB = {
@@ -90,6 +117,9 @@ STEPS_KNOB = {
     "ConsistencyBC": "sampling_steps",
     "ConsistencyAC": "sampling_steps",
     "MoMaQL": "sampling_steps",
+    "QAM": "flow_steps",
+    "TRQAM": "flow_steps",
+    "RFM": "flow_steps",
 }
 
 
