@@ -78,11 +78,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     local = Path(args.checkpoint).expanduser().is_dir()
     path = hub.resolve(args.checkpoint)
     card = json.loads((path / "results.json").read_text()) if (path / "results.json").is_file() else None
-    if local and args.out is None:  # a run folder of the user's: record the results and refresh its card
+    sampler = {k: _parse_value(v) for k, v in (kv.split("=", 1) for kv in args.sampler)}
+    if local and args.out is None and not sampler:  # a run folder of the user's: record results, refresh its card
         result = evaluate_run(path, episodes=args.episodes, device=args.device, progress_bar=not args.no_progress)
         where = path / "results.json"
-    else:  # a pulled or bundled checkpoint is read-only
-        result = evaluate_checkpoint(path, episodes=args.episodes, device=args.device, progress_bar=not args.no_progress)
+    else:  # a pulled or bundled checkpoint is read-only; a non-default sampler is an ablation, not the card's score
+        result = evaluate_checkpoint(path, episodes=args.episodes, device=args.device,
+                                     progress_bar=not args.no_progress, **sampler)
         where = Path(args.out) if args.out else None
         if where is not None:
             where.write_text(json.dumps(result, indent=2) + "\n")
@@ -253,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint", help="a run's model folder (results.json and card updated) or a repo id")
     e.add_argument("--episodes", type=int, default=None)
     e.add_argument("--out", default=None, help="write the per-episode records here")
+    e.add_argument("--sampler", action="append", default=[], metavar="KEY=VALUE",
+                   help="a predict() sampler option, e.g. sampling_steps=4 (recorded; the card is left alone)")
     e.add_argument("--device", default="auto")
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=cmd_eval)

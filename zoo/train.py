@@ -405,8 +405,9 @@ def train(
 
 
 def evaluate_checkpoint(checkpoint: str | Path, episodes: int | None = None, device: str = "auto",
-                        progress_bar: bool = True) -> dict[str, Any]:
-    """Evaluate a checkpoint (directory or repo id) on its task with the task's protocol."""
+                        progress_bar: bool = True, **sampler: Any) -> dict[str, Any]:
+    """Evaluate a checkpoint (directory or repo id) on its task with the task's protocol (``sampler``: predict
+    options such as ``sampling_steps=4``, recorded in the protocol)."""
     import zoo
     from evaluation import evaluate, tasks
 
@@ -416,7 +417,7 @@ def evaluate_checkpoint(checkpoint: str | Path, episodes: int | None = None, dev
         raise ValueError(f"{checkpoint} names no task in config.json; use evaluation.evaluate(agent, task_id)")
     task = tasks.get(config["task"])
     t0 = time.time()
-    result = evaluate(agent, task.task_id, n_episodes=episodes, progress_bar=progress_bar)
+    result = evaluate(agent, task.task_id, n_episodes=episodes, progress_bar=progress_bar, **sampler)
     result["eval_wall_time_s"] = round(time.time() - t0, 1)
     result["checkpoint"] = {"algo": config["algo"], "training": config.get("training"), "dataset": config.get("dataset")}
     result["checkpoint_sha256"] = hub.weights_sha256(Path(agent.source_dir) / hub.WEIGHTS_FILE)

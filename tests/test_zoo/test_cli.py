@@ -31,6 +31,18 @@ def test_train_eval_and_verify_through_the_cli(tmp_path, tiny_ogbench_dir, capsy
     assert main(["data", "verify", "--dataset-dir", str(tiny_ogbench_dir)]) == 0
 
 
+def test_eval_with_a_sampler_option_is_recorded_and_leaves_the_card(tmp_path, tiny_ogbench_dir):
+    out = tmp_path / "run"
+    assert main(["train", "momaql", "ogbench/cube-single-task1", "--steps", "10", "--out", str(out), "--no-progress",
+                 "--dataset-dir", str(tiny_ogbench_dir), "--eval-episodes", "0", "--checkpoint-every", "10",
+                 "--log-interval", "10", "--set", "actor_hidden_dims=[16]", "--set", "value_hidden_dims=[16]"]) == 0
+    record = tmp_path / "steps8.json"
+    assert main(["eval", str(out / "model"), "--episodes", "2", "--no-progress", "--sampler", "sampling_steps=8",
+                 "--out", str(record)]) == 0
+    assert json.loads(record.read_text())["protocol"]["sampler"]["sampling_steps"] == 8
+    assert not (out / "model" / "results.json").exists()  # an ablation does not become the checkpoint's score
+
+
 def test_python_dash_m_zoo():
     r = subprocess.run([sys.executable, "-m", "zoo", "--help"], capture_output=True, text=True, check=True)
     assert "train" in r.stdout and "data" in r.stdout
