@@ -34,6 +34,10 @@ Where the code and the papers differ, this follows the code (../shared/reference
 element-wise) gradient clipping; a population std in the pessimistic target; the time shift ``t + h`` in the
 adjoint's VJP; λ does not scale TRQAM's sampling noise.
 
+QAM-F (``fql_alpha > 0``, the code's flag) adds a one-step policy distilled from ``v_θ``'s ODE with an FQL-style
+``-Q`` term; it becomes the deployed policy and the critic's target sampler. QAM-E (the code's edit policy) is not
+implemented.
+
 Both support action chunks (``action_horizon`` H: 5 on manipulation, 1 on navigation), with chunked ``H``-step TD
 targets (``agents.core.buffers.chunk_td_terms``), and the two-stage pipeline of TRQAM's code: flow-matching
 pretraining with ``bc_only=True``, then :meth:`QAM.init_from_bc` loads that BC flow into base, fine-tuned and
@@ -96,6 +100,7 @@ class QAMPolicy(GenerativePolicy):
         num_qs: int = 10,
         flow_steps: int = 10,
         acting_network: str = "actor_fast",
+        one_step_actor: bool = False,
     ) -> None:
         super().__init__(observation_space, action_space, action_horizon)
         obs_dim, chunk_dim = self.obs_dim, self.act_dim * action_horizon
@@ -103,6 +108,9 @@ class QAMPolicy(GenerativePolicy):
         # Velocity fields v(s, x_t, t) over the whole chunk; time enters as a raw scalar, as in the code.
         for name in ("actor_slow", "target_actor_slow", "actor_fast"):
             setattr(self, name, MLP(obs_dim + chunk_dim + 1, actor_hidden_dims, chunk_dim, layer_norm=actor_layer_norm))
+        if one_step_actor:  # QAM-F: μ_ω(s, z), distilled from the fine-tuned flow, is the deployed policy
+            self.one_step_actor = MLP(obs_dim + chunk_dim, actor_hidden_dims, chunk_dim, layer_norm=actor_layer_norm)
+            self.acting_network = "one_step_actor"
         self.critic = CriticEnsemble(obs_dim, chunk_dim, value_hidden_dims, ensemble=num_qs, layer_norm=value_layer_norm)
         self.target_critic = CriticEnsemble(obs_dim, chunk_dim, value_hidden_dims, ensemble=num_qs,
                                             layer_norm=value_layer_norm)
@@ -116,14 +124,20 @@ class QAMPolicy(GenerativePolicy):
         net = getattr(self, network)
         return euler_ode(lambda x, t: self.velocity(net, obs, x, t), noise, self.flow_steps if steps is None else steps)
 
+    def act(self, obs: torch.Tensor, noise: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """The deployed policy on given noise: the acting flow's ODE, or QAM-F's one-step actor (clipped)."""
+        if self.acting_network == "one_step_actor":
+            return self.one_step_actor(torch.cat([obs, noise], dim=-1)).clamp(-1.0, 1.0)
+        return self.flow_actions(obs, noise, self.acting_network, steps)
+
     def sample_actions(self, obs: torch.Tensor, deterministic: bool = False, sampling_steps: int | None = None,
                        **sampler: Any) -> torch.Tensor:
-        """A chunk from the acting flow (``z = 0`` when ``deterministic``); ``sampling_steps`` overrides the
-        number of Euler steps (10 by default, as trained)."""
+        """A chunk from the deployed policy (``z = 0`` when ``deterministic``); ``sampling_steps`` overrides the
+        number of Euler steps of a flow (10 by default, as trained)."""
         if sampler:
             raise TypeError(f"QAM's sampler takes only sampling_steps, got {sorted(sampler)}")
         noise = self.noise((obs.shape[0], self.chunk_dim), obs.device, deterministic)
-        return self.flow_actions(obs, noise, self.acting_network, sampling_steps)
+        return self.act(obs, noise, sampling_steps)
 
 
 class QAM(GenerativeAgent):
@@ -135,6 +149,9 @@ class QAM(GenerativeAgent):
         num_qs: critic ensemble size K.
         flow_steps: Euler / SDE steps T of the flows.
         max_grad_norm: global-norm clip of the joint gradient (None: off).
+        fql_alpha: QAM-F when > 0: a one-step policy ``μ_ω(s, z)`` trained with ``-Q + α‖μ_ω(s, z) - ODE_θ(z)‖²``
+            (the code's ``fql_alpha``; 300 on scene in its sweep) becomes the deployed policy and the critic's
+            target sampler.
         bc_only: flow-matching pretraining only (stage 1 of TRQAM's pipeline): no critic, no adjoint, no target
             updates, and ``predict`` integrates the BC flow.
         sparse_reward: train on ``-1[r != 0]`` (QAM's setting for scene and puzzle).
@@ -183,6 +200,7 @@ class QAM(GenerativeAgent):
         num_qs: int = 10,
         flow_steps: int = 10,
         max_grad_norm: float | None = 1.0,
+        fql_alpha: float = 0.0,
         bc_only: bool = False,
         sparse_reward: bool = False,
         clip_adjoint: bool = True,
@@ -202,6 +220,7 @@ class QAM(GenerativeAgent):
             raise ValueError(f"flow_steps must be >= 2 (the last SDE step is the base's ODE step), got {flow_steps}")
         self.inv_temp, self.rho, self.num_qs, self.flow_steps = inv_temp, rho, num_qs, flow_steps
         self.max_grad_norm, self.bc_only, self.sparse_reward = max_grad_norm, bc_only, sparse_reward
+        self.fql_alpha = fql_alpha
         self.clip_adjoint, self.adjoint_critic, self.base_network = clip_adjoint, adjoint_critic, base_network
         self.actor_hidden_dims, self.value_hidden_dims = list(actor_hidden_dims), list(value_hidden_dims)
         self.value_layer_norm, self.actor_layer_norm = value_layer_norm, actor_layer_norm
@@ -209,6 +228,8 @@ class QAM(GenerativeAgent):
                          **base_kwargs)
 
     def sampler_settings(self) -> dict[str, Any]:
+        if self.policy.acting_network == "one_step_actor":
+            return {"sampler": "one-step actor (QAM-F)"}
         return {"sampler": f"Euler ODE of {self.policy.acting_network}", "sampling_steps": self.flow_steps}
 
     def make_policy(self) -> QAMPolicy:
@@ -217,6 +238,7 @@ class QAM(GenerativeAgent):
             actor_hidden_dims=self.actor_hidden_dims, value_hidden_dims=self.value_hidden_dims,
             value_layer_norm=self.value_layer_norm, actor_layer_norm=self.actor_layer_norm, num_qs=self.num_qs,
             flow_steps=self.flow_steps, acting_network="actor_slow" if self.bc_only else "actor_fast",
+            one_step_actor=self.fql_alpha > 0 and not self.bc_only,
         )
 
     # ------------------------------------------------------------------ stage 2 of the pipeline
@@ -256,7 +278,7 @@ class QAM(GenerativeAgent):
         actions = batch["actions"].reshape(obs.shape[0], -1)
         returns, discount, weight = chunk_td_terms(batch, self.gamma)
         with torch.no_grad():
-            next_actions = pi.flow_actions(next_obs, torch.randn_like(actions), "actor_fast")
+            next_actions = pi.act(next_obs, torch.randn_like(actions))  # v_θ's ODE (QAM-F: the one-step actor)
             next_q = aggregate(pi.target_critic(next_obs, next_actions).float(), "pessimistic", self.rho)
             target_q = returns + discount * next_q
         q = pi.critic(obs, actions).float()
@@ -331,8 +353,19 @@ class QAM(GenerativeAgent):
         # Euler estimate of the path-space KL to the base (TRQAM's Eq. 8), per environment action.
         path_kl = ((2.0 / self.flow_steps) / g.squeeze(-1).square() * diff.detach().square().sum(-1)).sum(0).mean()
         path_kl = path_kl / self.action_horizon
-        return flow_loss + adj_loss, {"flow_loss": flow_loss.detach(), "adj_loss": adj_loss.detach(),
-                                      "adj_abs_mean": adjs[-1].abs().mean(), "path_kl": path_kl}
+        info = {"flow_loss": flow_loss.detach(), "adj_loss": adj_loss.detach(), "adj_abs_mean": adjs[-1].abs().mean(),
+                "path_kl": path_kl}
+        loss = flow_loss + adj_loss
+        if self.fql_alpha > 0:  # QAM-F: distil v_θ's ODE into the one-step actor, and push it up the critic
+            z = torch.randn((obs.shape[0], pi.chunk_dim), device=obs.device)
+            with torch.no_grad():
+                target = pi.flow_actions(obs, z, "actor_fast").float()
+            one_step = pi.one_step_actor(torch.cat([obs, z], dim=-1)).float()
+            distill = (one_step - target).square().mean()
+            q_loss = -pi.critic(obs, one_step.clamp(-1.0, 1.0), detach_params=True).float().mean()
+            loss = loss + q_loss + self.fql_alpha * distill
+            info |= {"distill_loss": distill.detach(), "q_loss": q_loss.detach()}
+        return loss, info
 
     def total_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if self.sparse_reward:

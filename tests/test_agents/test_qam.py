@@ -138,3 +138,22 @@ def test_sparse_reward_and_invalid_arguments(toy_dataset):
         _make(QAM, toy_dataset, adjoint_critic="q")
     with pytest.raises(ValueError, match="lambda_min"):
         _make(TRQAM, toy_dataset, lambda_min=2.0)
+
+
+def test_qam_f_distils_a_one_step_actor_that_acts(toy_dataset, tmp_path):
+    agent = _make(QAM, toy_dataset, fql_alpha=10.0, action_horizon=2)
+    assert agent.policy.acting_network == "one_step_actor"
+    agent.load_offline_data(toy_dataset)
+    loss, info = agent.actor_loss(agent.replay_buffer.sample(16, horizon=2))
+    loss.backward()
+    assert {"distill_loss", "q_loss"} <= set(info)
+    assert all(p.grad is None for p in agent.policy.critic.parameters())  # the Q term leaves the critic alone
+    assert all(p.grad is not None for p in agent.policy.one_step_actor.parameters())
+    agent.learn_offline(toy_dataset, 3, log_interval=0)
+    obs = toy_dataset.observations[:3]
+    chunk = agent.policy.sample_actions(torch.as_tensor(obs), deterministic=True)
+    z = torch.zeros(3, agent.policy.chunk_dim)
+    expected = agent.policy.one_step_actor(torch.cat([torch.as_tensor(obs), z], -1)).clamp(-1, 1)
+    torch.testing.assert_close(chunk, expected)
+    agent.save(tmp_path / "f")
+    assert QAM.load(tmp_path / "f").sampler_settings() == {"sampler": "one-step actor (QAM-F)"}
