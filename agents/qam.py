@@ -35,8 +35,9 @@ element-wise) gradient clipping; a population std in the pessimistic target; the
 adjoint's VJP; λ does not scale TRQAM's sampling noise.
 
 QAM-F (``fql_alpha > 0``, the code's flag) adds a one-step policy distilled from ``v_θ``'s ODE with an FQL-style
-``-Q`` term; it becomes the deployed policy and the critic's target sampler. QAM-E (the code's edit policy) is not
-implemented.
+``-Q`` term; it becomes the deployed policy and the critic's target sampler. QAM-E (``edit_scale > 0``) adds a
+tanh-Gaussian edit of the flow's chunk, bounded by ``edit_scale``, trained to raise Q with an automatically tuned
+entropy bonus; acting and critic targets use the edited chunk.
 
 Both support action chunks (``action_horizon`` H: 5 on manipulation, 1 on navigation), with chunked ``H``-step TD
 targets (``agents.core.buffers.chunk_td_terms``), and the two-stage pipeline of TRQAM's code: flow-matching
@@ -52,6 +53,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from gymnasium import spaces
 
 import hub
@@ -101,6 +103,7 @@ class QAMPolicy(GenerativePolicy):
         flow_steps: int = 10,
         acting_network: str = "actor_fast",
         one_step_actor: bool = False,
+        edit_scale: float = 0.0,
     ) -> None:
         super().__init__(observation_space, action_space, action_horizon)
         obs_dim, chunk_dim = self.obs_dim, self.act_dim * action_horizon
@@ -111,6 +114,10 @@ class QAMPolicy(GenerativePolicy):
         if one_step_actor:  # QAM-F: μ_ω(s, z), distilled from the fine-tuned flow, is the deployed policy
             self.one_step_actor = MLP(obs_dim + chunk_dim, actor_hidden_dims, chunk_dim, layer_norm=actor_layer_norm)
             self.acting_network = "one_step_actor"
+        self.edit_scale = edit_scale
+        if edit_scale > 0:  # QAM-E: a tanh-Gaussian edit Δa(s, a) of the flow's chunk, |Δa| <= edit_scale
+            self.edit_actor = MLP(obs_dim + chunk_dim, [*actor_hidden_dims], 2 * chunk_dim, layer_norm=actor_layer_norm)
+            self.edit_log_alpha = torch.nn.Parameter(torch.zeros(()))  # SAC-style temperature, starts at 1
         self.critic = CriticEnsemble(obs_dim, chunk_dim, value_hidden_dims, ensemble=num_qs, layer_norm=value_layer_norm)
         self.target_critic = CriticEnsemble(obs_dim, chunk_dim, value_hidden_dims, ensemble=num_qs,
                                             layer_norm=value_layer_norm)
@@ -124,11 +131,24 @@ class QAMPolicy(GenerativePolicy):
         net = getattr(self, network)
         return euler_ode(lambda x, t: self.velocity(net, obs, x, t), noise, self.flow_steps if steps is None else steps)
 
-    def act(self, obs: torch.Tensor, noise: torch.Tensor, steps: int | None = None) -> torch.Tensor:
-        """The deployed policy on given noise: the acting flow's ODE, or QAM-F's one-step actor (clipped)."""
+    def edit(self, obs: torch.Tensor, actions: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """QAM-E's edit ``Δa = tanh(u)``, ``u ~ N(μ, σ²)`` given the flow's chunk (the mode when ``deterministic``),
+        and its log-density (fp32, with the tanh correction)."""
+        mean, log_std = self.edit_actor(torch.cat([obs, actions], dim=-1)).float().chunk(2, dim=-1)
+        std = log_std.clamp(-20.0, 2.0).exp()
+        u = mean if deterministic else mean + std * torch.randn_like(mean)
+        log_prob = (torch.distributions.Normal(mean, std).log_prob(u) - (2 * (math.log(2.0) - u - F.softplus(-2 * u)))).sum(-1)
+        return torch.tanh(u), log_prob
+
+    def act(self, obs: torch.Tensor, noise: torch.Tensor, steps: int | None = None, deterministic: bool = False) -> torch.Tensor:
+        """The deployed policy on given noise: the acting flow's ODE (plus QAM-E's edit), or QAM-F's one-step actor;
+        clipped to the action box."""
         if self.acting_network == "one_step_actor":
             return self.one_step_actor(torch.cat([obs, noise], dim=-1)).clamp(-1.0, 1.0)
-        return self.flow_actions(obs, noise, self.acting_network, steps)
+        actions = self.flow_actions(obs, noise, self.acting_network, steps)
+        if self.edit_scale > 0 and self.acting_network == "actor_fast":
+            actions = (actions + self.edit_scale * self.edit(obs, actions, deterministic)[0]).clamp(-1.0, 1.0)
+        return actions
 
     def sample_actions(self, obs: torch.Tensor, deterministic: bool = False, sampling_steps: int | None = None,
                        **sampler: Any) -> torch.Tensor:
@@ -137,7 +157,7 @@ class QAMPolicy(GenerativePolicy):
         if sampler:
             raise TypeError(f"QAM's sampler takes only sampling_steps, got {sorted(sampler)}")
         noise = self.noise((obs.shape[0], self.chunk_dim), obs.device, deterministic)
-        return self.act(obs, noise, sampling_steps)
+        return self.act(obs, noise, sampling_steps, deterministic)
 
 
 class QAM(GenerativeAgent):
@@ -152,6 +172,9 @@ class QAM(GenerativeAgent):
         fql_alpha: QAM-F when > 0: a one-step policy ``μ_ω(s, z)`` trained with ``-Q + α‖μ_ω(s, z) - ODE_θ(z)‖²``
             (the code's ``fql_alpha``; 300 on scene in its sweep) becomes the deployed policy and the critic's
             target sampler.
+        edit_scale: QAM-E when > 0: a tanh-Gaussian edit policy ``Δa(s, a)`` added to the flow's chunk (scaled by
+            ``edit_scale``), trained with ``-Q(s, a + Δa) + α log π(Δa)`` and α tuned toward the entropy
+            ``-edit_target_entropy_multiplier · dim`` (the code's defaults: 0.5 x the chunk dimension).
         bc_only: flow-matching pretraining only (stage 1 of TRQAM's pipeline): no critic, no adjoint, no target
             updates, and ``predict`` integrates the BC flow.
         sparse_reward: train on ``-1[r != 0]`` (QAM's setting for scene and puzzle).
@@ -201,6 +224,8 @@ class QAM(GenerativeAgent):
         flow_steps: int = 10,
         max_grad_norm: float | None = 1.0,
         fql_alpha: float = 0.0,
+        edit_scale: float = 0.0,
+        edit_target_entropy_multiplier: float = 0.5,
         bc_only: bool = False,
         sparse_reward: bool = False,
         clip_adjoint: bool = True,
@@ -220,7 +245,10 @@ class QAM(GenerativeAgent):
             raise ValueError(f"flow_steps must be >= 2 (the last SDE step is the base's ODE step), got {flow_steps}")
         self.inv_temp, self.rho, self.num_qs, self.flow_steps = inv_temp, rho, num_qs, flow_steps
         self.max_grad_norm, self.bc_only, self.sparse_reward = max_grad_norm, bc_only, sparse_reward
-        self.fql_alpha = fql_alpha
+        if fql_alpha > 0 and edit_scale > 0:
+            raise ValueError("QAM-F (fql_alpha > 0) and QAM-E (edit_scale > 0) are exclusive, as in the code")
+        self.fql_alpha, self.edit_scale = fql_alpha, edit_scale
+        self.edit_target_entropy_multiplier = edit_target_entropy_multiplier
         self.clip_adjoint, self.adjoint_critic, self.base_network = clip_adjoint, adjoint_critic, base_network
         self.actor_hidden_dims, self.value_hidden_dims = list(actor_hidden_dims), list(value_hidden_dims)
         self.value_layer_norm, self.actor_layer_norm = value_layer_norm, actor_layer_norm
@@ -230,6 +258,9 @@ class QAM(GenerativeAgent):
     def sampler_settings(self) -> dict[str, Any]:
         if self.policy.acting_network == "one_step_actor":
             return {"sampler": "one-step actor (QAM-F)"}
+        if self.policy.edit_scale > 0:
+            return {"sampler": f"Euler ODE of actor_fast + edit (QAM-E, scale {self.edit_scale})",
+                    "sampling_steps": self.flow_steps}
         return {"sampler": f"Euler ODE of {self.policy.acting_network}", "sampling_steps": self.flow_steps}
 
     def make_policy(self) -> QAMPolicy:
@@ -238,7 +269,7 @@ class QAM(GenerativeAgent):
             actor_hidden_dims=self.actor_hidden_dims, value_hidden_dims=self.value_hidden_dims,
             value_layer_norm=self.value_layer_norm, actor_layer_norm=self.actor_layer_norm, num_qs=self.num_qs,
             flow_steps=self.flow_steps, acting_network="actor_slow" if self.bc_only else "actor_fast",
-            one_step_actor=self.fql_alpha > 0 and not self.bc_only,
+            one_step_actor=self.fql_alpha > 0 and not self.bc_only, edit_scale=0.0 if self.bc_only else self.edit_scale,
         )
 
     # ------------------------------------------------------------------ stage 2 of the pipeline
@@ -365,6 +396,17 @@ class QAM(GenerativeAgent):
             q_loss = -pi.critic(obs, one_step.clamp(-1.0, 1.0), detach_params=True).float().mean()
             loss = loss + q_loss + self.fql_alpha * distill
             info |= {"distill_loss": distill.detach(), "q_loss": q_loss.detach()}
+        if self.edit_scale > 0:  # QAM-E: edit the flow's chunk toward higher Q, SAC-style entropy on the edit
+            with torch.no_grad():
+                flow = pi.flow_actions(obs, torch.randn((obs.shape[0], pi.chunk_dim), device=obs.device), "actor_fast")
+            delta, log_prob = pi.edit(obs, flow)
+            edited = (flow + self.edit_scale * delta).clamp(-1.0, 1.0)
+            q_loss = -pi.critic(obs, edited, detach_params=True).float().mean()
+            alpha = pi.edit_log_alpha.exp()
+            entropy = -log_prob.detach().mean()
+            target_entropy = -self.edit_target_entropy_multiplier * pi.chunk_dim
+            loss = loss + q_loss + (alpha.detach() * log_prob).mean() + alpha * (entropy - target_entropy)
+            info |= {"edit_q_loss": q_loss.detach(), "edit_entropy": entropy, "edit_alpha": alpha.detach()}
         return loss, info
 
     def total_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

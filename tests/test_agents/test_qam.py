@@ -157,3 +157,28 @@ def test_qam_f_distils_a_one_step_actor_that_acts(toy_dataset, tmp_path):
     torch.testing.assert_close(chunk, expected)
     agent.save(tmp_path / "f")
     assert QAM.load(tmp_path / "f").sampler_settings() == {"sampler": "one-step actor (QAM-F)"}
+
+
+def test_qam_e_edits_the_flow_chunk_within_its_scale(toy_dataset, tmp_path):
+    agent = _make(QAM, toy_dataset, edit_scale=0.1, action_horizon=2)
+    pi = agent.policy
+    obs = torch.as_tensor(toy_dataset.observations[:64])
+    with torch.no_grad():
+        flow = pi.flow_actions(obs, torch.zeros(64, pi.chunk_dim), "actor_fast")
+        edited = pi.sample_actions(obs, deterministic=True)
+    assert (edited - flow).abs().max() <= 0.1 + 1e-6 and (edited - flow).abs().max() > 0
+    # the tanh-Gaussian log-density matches torch's transformed distribution
+    delta, log_prob = pi.edit(obs, flow)
+    mean, log_std = pi.edit_actor(torch.cat([obs, flow], -1)).chunk(2, -1)
+    dist = torch.distributions.TransformedDistribution(
+        torch.distributions.Normal(mean, log_std.clamp(-20, 2).exp()), [torch.distributions.TanhTransform()])
+    torch.testing.assert_close(log_prob, dist.log_prob(delta.clamp(-1 + 1e-6, 1 - 1e-6)).sum(-1), rtol=1e-3, atol=1e-3)
+    alpha_before = pi.edit_log_alpha.item()
+    agent.learn_offline(toy_dataset, 3, log_interval=0)
+    assert pi.edit_log_alpha.item() != alpha_before  # the temperature is tuned
+    agent.save(tmp_path / "e")
+    back = QAM.load(tmp_path / "e")
+    np.testing.assert_allclose(back.predict(toy_dataset.observations[:2], deterministic=True)[0],
+                               agent.predict(toy_dataset.observations[:2], deterministic=True)[0], atol=1e-6)
+    with pytest.raises(ValueError, match="exclusive"):
+        _make(QAM, toy_dataset, edit_scale=0.1, fql_alpha=1.0)
