@@ -1,0 +1,68 @@
+"""The experiment scripts read run folders as `genzoo train` and `experiments/sac_baseline.py` write them."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(script: str, *args: str) -> str:
+    r = subprocess.run([sys.executable, str(ROOT / "experiments" / script), *args], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def _curve(path: Path, rows: list[tuple[int, float]], step_key: str = "time/total_timesteps") -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([step_key, "eval/score", "train/path_kl", "train/kl_ema", "train/lambda"])
+        for step, score in rows:
+            w.writerow([step, score, 2.0 / (1 + step), 1.0, 3.0])
+
+
+def test_plot_online_bands_and_final_table(tmp_path):
+    for seed, offset in enumerate((0.0, 10.0)):
+        (tmp_path / f"rfm-{seed}").mkdir()
+        _curve(tmp_path / f"rfm-{seed}" / "training_log.csv", [(5000, 1 + offset), (10000, 5 + offset)])
+    (tmp_path / "sac-0").mkdir()
+    _curve(tmp_path / "sac-0" / "eval.csv", [(5000, 2.0), (10000, 3.0)])
+    out = _run("plot_online.py", "--task", "gymnasium/Hopper-v5", "--runs", f"RFM={tmp_path}/rfm-*",
+               f"SAC={tmp_path}/sac-*", "--out", str(tmp_path / "c.png"))
+    assert "| RFM | 2 | 10.0 at 10000 steps |" in out and "| SAC | 1 | 3.0 at 10000 steps |" in out
+    assert (tmp_path / "c.png").stat().st_size > 0
+
+
+def test_plot_trust_region_writes_a_figure(tmp_path):
+    (tmp_path / "trqam-0").mkdir()
+    _curve(tmp_path / "trqam-0" / "training_log.csv", [(1000, 0.0), (2000, 0.0)], step_key="time/gradient_steps")
+    _run("plot_trust_region.py", "--runs", f"TRQAM={tmp_path}/trqam-*", "--budget", "1.0", "--out",
+         str(tmp_path / "kl.png"))
+    assert (tmp_path / "kl.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("successes", [[1, 1, 0, 1]])
+def test_results_table_from_run_folders(tmp_path, successes):
+    for seed in range(2):
+        model = tmp_path / f"run-seed{seed}" / "model"
+        model.mkdir(parents=True)
+        episodes = [{"seed": i, "return": 0.0, "success": float(s), "length": 10} for i, s in enumerate(successes)]
+        (model / "results.json").write_text(json.dumps({"metric": "success", "episodes": episodes,
+                                                        "latency_ms_per_action": 0.2}))
+        (model / "config.json").write_text(json.dumps({"training": {"wall_time_s": 3600.0}}))
+    out = _run("results_table.py", f"A={tmp_path}/run-seed*", "--title", "t")
+    assert "| A | 2 | 75.0 |" in out and "| 1.00 | 0.20 |" in out
+
+
+def test_sac_baseline_writes_a_curve_in_the_shared_format(tmp_path):
+    _run("sac_baseline.py", "gymnasium/Hopper-v5", "--steps", "60", "--learning-starts", "20", "--eval-every", "30",
+         "--eval-episodes", "1", "--out", str(tmp_path / "sac"))
+    with open(tmp_path / "sac" / "eval.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["time/total_timesteps"]) for r in rows] == [30, 60] and rows[0]["eval/score"]
+    assert json.loads((tmp_path / "sac" / "run.json").read_text())["seed"] == 0
