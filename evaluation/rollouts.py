@@ -218,6 +218,7 @@ def evaluate(
             "deterministic": deterministic,
             # the policy's own defaults (steps, candidate selection, ...) overridden by what was passed
             "sampler": {**(policy.sampler_settings() if hasattr(policy, "sampler_settings") else {}), **sampler},
+            "predict_kwargs": dict(sampler),  # what was passed to predict (re-scoring passes exactly this)
             "checkpoint": proto.checkpoint,
         },
         "aggregate": metrics.summarize(scores, scale=100.0 if task.metric == "success" else 1.0),

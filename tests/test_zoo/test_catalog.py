@@ -34,6 +34,6 @@ def test_bundled_checkpoint_re_scores_its_first_episodes(repo):
     agent = zoo.load(repo)
     seeds = card["protocol"]["seeds"][:3]
     ours = evaluate(agent, card["task"], seeds=seeds, deterministic=card["protocol"]["deterministic"],
-                    **card["protocol"]["sampler"])
+                    **card["protocol"].get("predict_kwargs", {}))
     for a, b in zip(ours["episodes"], card["episodes"][:3]):
         assert (a["seed"], a["success"], a["length"]) == (b["seed"], b["success"], b["length"])
