@@ -314,6 +314,9 @@ def train(
              "hyperparams": kwargs}
     if init_from is not None:
         asked["init_from"] = str(Path(init_from).resolve())
+    if finetune_from is not None and task.online:
+        raise ValueError(f"--finetune-from continues an offline checkpoint online with its dataset in the buffer; "
+                         f"{task.task_id} has no dataset (train on it directly: genzoo train {method} {task.task_id})")
     if finetune_from is not None:
         asked["init_from"] = str(Path(finetune_from).resolve()) if Path(finetune_from).exists() else str(finetune_from)
         variant = variant or "o2o"
