@@ -84,7 +84,7 @@ class _Checkpointer(BaseCallback):
         self._pending = False
 
     def _on_step(self) -> bool:
-        if self.num_timesteps % self.every == 0:
+        if _crossed(self.num_timesteps, self.every, self.model.n_envs):
             if self.model.env is None:
                 self.run.checkpoint()
             else:  # online, SB3 stores the step's transition after on_step: checkpoint when the rollout ends
@@ -97,6 +97,11 @@ class _Checkpointer(BaseCallback):
             self._pending = False
 
 
+def _crossed(num_timesteps: int, every: int, n_envs: int) -> bool:
+    """Whether the last step (``n_envs`` timesteps at once online) crossed a multiple of ``every``."""
+    return num_timesteps // every > (num_timesteps - n_envs) // every
+
+
 class _PeriodicEval(BaseCallback):
     """Scores the agent on its task every ``every`` steps with the evaluation harness (``episodes`` fixed seeds
     from 10000, apart from the final evaluation's) and logs ``eval/score`` (the task's metric) and ``eval/return``:
@@ -107,7 +112,7 @@ class _PeriodicEval(BaseCallback):
         self.task_id, self.every, self.episodes = task_id, every, episodes
 
     def _on_step(self) -> bool:
-        if self.num_timesteps % self.every == 0:
+        if _crossed(self.num_timesteps, self.every, self.model.n_envs):
             from evaluation import evaluate
 
             result = evaluate(self.model, self.task_id, seeds=[10_000 + i for i in range(self.episodes)])
@@ -127,6 +132,7 @@ class Run:
         self.meta: dict[str, Any] = json.loads(self.meta_path.read_text()) if self.meta_path.is_file() else {}
         self.agent: Any = None
         self._segment_start = 0.0
+        self.checkpointed_at: int | None = None  # the step of this process's last checkpoint
 
     # -------------------------------------------------------------- checkpoint files
     def latest_checkpoint(self) -> Path | None:
@@ -150,6 +156,7 @@ class Run:
             cur.rename(old)
         new.rename(cur)
         shutil.rmtree(old, ignore_errors=True)
+        self.checkpointed_at = int(self.agent.num_timesteps)
 
     def _record_segment(self) -> None:
         seg = self.meta["segments"][-1]
@@ -273,6 +280,7 @@ def train(
     log_interval: int = 1_000,
     eval_every: int = 0,
     eval_every_episodes: int = 5,
+    n_envs: int = 1,
     eval_episodes: int | None = 0,
     n_threads: int | None = 1,
     dataset_dir: str | Path | None = None,
@@ -290,6 +298,7 @@ def train(
     the buffer (``overrides`` may set ``online_fraction``, e.g. 0.5 for RLPD's symmetric sampling), no random
     warm-up, published as the ``o2o`` variant with ``base_model`` set. ``variant``: the repo-id variant of the
     published checkpoint (``bc``, ``eta0``, ...).
+    ``n_envs``: online, step that many envs at once (SB3's ``DummyVecEnv``; ``steps`` counts env steps of all).
     ``eval_every``: also score the agent every that many steps (``eval_every_episodes`` episodes) into the log.
     ``init_from``: a ``bc_only`` run's model folder whose BC flow starts a QAM / TRQAM run (stage 2 of TRQAM's
     pipeline); recorded as the checkpoint's ``base_model``.
@@ -342,7 +351,11 @@ def train(
     # Offline tasks train on their dataset; online tasks (no dataset) and finetuning runs in their env with learn().
     online = task.online or finetune_from is not None
     dataset = None if task.online else datasets.load(task.dataset_id, dataset_dir)
-    env = task.make_env() if online else None
+    env = None
+    if online:
+        from stable_baselines3.common.env_util import make_vec_env
+
+        env = task.make_env() if n_envs == 1 else make_vec_env(task.make_env, n_envs=n_envs, seed=seed)
     ckpt = run.latest_checkpoint()
     cls = ALGOS[algo_name]
     if ckpt is not None:
@@ -389,7 +402,7 @@ def train(
         else:
             agent.learn_offline(dataset, steps - start, callback=callbacks, log_interval=log_interval,
                                 progress_bar=progress_bar, reset_num_timesteps=False)
-        if agent.num_timesteps % checkpoint_every:
+        if run.checkpointed_at != agent.num_timesteps:
             run.checkpoint()
     run._record_segment()
     agent.logger.close()

@@ -77,3 +77,23 @@ def test_sb3_learn_keeps_the_chunk_queue():
     # reset obs 0.0 -> chunk 0.0, 0.1, 0.2; then obs 0.5 -> 0.5, 0.6, 0.7
     np.testing.assert_allclose(env.actions, [0.0, 0.1, 0.2, 0.5, 0.6, 0.7], atol=1e-6)
     assert agent.replay_buffer.n_online == 6
+
+
+def test_learn_with_a_vec_env_keeps_one_chunk_queue_per_env():
+    """SB3's online loop over 2 envs: transitions from both, and each env executes its own chunk open loop."""
+    import gymnasium as gym
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from agents import QAM
+
+    venv = make_vec_env(lambda: gym.make("Pendulum-v1"), n_envs=2, seed=0)
+    agent = QAM(env=venv, action_horizon=3, actor_hidden_dims=[16], value_hidden_dims=[16], num_qs=2, flow_steps=2,
+                batch_size=8, learning_starts=10, seed=0)
+    calls = []
+    sample = agent.policy.sample_actions
+    agent.policy.sample_actions = lambda obs, *a, **k: calls.append(len(obs)) or sample(obs, *a, **k)
+    agent.learn(total_timesteps=24)
+    assert agent.num_timesteps == 24 and agent.replay_buffer.n_online == 24
+    # 12 vector steps; learning starts after 10 env steps (5 vector steps of random actions), then a new chunk for
+    # both envs every 3 steps: 7 policy steps need ceil(7 / 3) = 3 chunk draws of 2 rows each.
+    assert calls == [2, 2, 2]

@@ -136,3 +136,13 @@ def test_offline_to_online_finetuning_keeps_the_dataset_and_records_its_base(tmp
     with pytest.raises(ValueError, match="not DiffusionBC"):
         train("diffusionbc", "ogbench/cube-single-task1", steps=10, out=tmp_path / "bad", finetune_from=base,
               checkpoint_every=10, log_interval=10, **common)
+
+
+def test_online_run_with_two_envs_checkpoints_on_crossing(tmp_path):
+    small = {"actor_hidden_dims": [16], "value_hidden_dims": [16], "batch_size": 8, "num_samples": 2,
+             "candidates": 2, "learning_starts": 10}
+    agent = train("rfm", "gymnasium/Hopper-v5", steps=30, seed=0, out=tmp_path / "r2", checkpoint_every=15,
+                  log_interval=5, eval_episodes=0, progress_bar=False, overrides=small, n_envs=2)
+    assert agent.n_envs == 2 and agent.num_timesteps == 30 and agent.replay_buffer.n_online == 30
+    run = json.loads((tmp_path / "r2" / "run.json").read_text())
+    assert run["segments"][-1]["end"] == 30
