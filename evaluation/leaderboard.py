@@ -18,8 +18,9 @@ COLUMNS = ["method", "task", "seed", "score", "ci_low", "ci_high", "metric", "ep
 
 def row_from_result(repo: str, config: dict[str, Any], result: dict[str, Any], checkpoint_sha256: str) -> dict[str, Any]:
     agg, proto, dataset = result["aggregate"], result["protocol"], config.get("dataset") or {}
+    variant = (config.get("training") or {}).get("variant")  # fp32, eta0, o2o, bc: a method of its own here
     return {
-        "method": config["algo"],
+        "method": config["algo"] + (f" ({variant})" if variant else ""),
         "task": result["task"],
         "seed": (config.get("training") or {}).get("seed"),
         "score": round(agg["mean"], 2),
