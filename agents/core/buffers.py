@@ -163,8 +163,9 @@ class TransitionBuffer:
         }
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        """Everything needed to restore the buffer exactly (for ``save_replay_buffer``)."""
-        out = {f"buffer/{k}": getattr(self, k).contiguous() for k in _FIELDS}
+        """Everything needed to restore the buffer exactly (for ``save_replay_buffer``): the filled rows only (the
+        online ring fills from its start, so they are the first ``len(self)``)."""
+        out = {f"buffer/{k}": getattr(self, k)[: len(self)].contiguous() for k in _FIELDS}
         out["buffer/counters"] = torch.tensor([self.n_offline, self.n_online, self.online_pos, self.online_capacity])
         return out
 
@@ -173,7 +174,8 @@ class TransitionBuffer:
         self.online_capacity = cap
         self._alloc(n_offline)
         for k in _FIELDS:
-            getattr(self, k).copy_(tensors[f"buffer/{k}"])
+            saved = tensors[f"buffer/{k}"]
+            getattr(self, k)[: len(saved)].copy_(saved)
         self.n_online, self.online_pos = n_online, pos
 
 
