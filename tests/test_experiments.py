@@ -66,3 +66,15 @@ def test_sac_baseline_writes_a_curve_in_the_shared_format(tmp_path):
         rows = list(csv.DictReader(f))
     assert [int(r["time/total_timesteps"]) for r in rows] == [30, 60] and rows[0]["eval/score"]
     assert json.loads((tmp_path / "sac" / "run.json").read_text())["seed"] == 0
+
+
+def test_sampling_steps_table_of_a_checkpoint(tmp_path, tiny_ogbench_dir):
+    from zoo.train import train
+
+    train("momaql", "ogbench/cube-single-task1", steps=5, seed=0, out=tmp_path / "m", checkpoint_every=5,
+          log_interval=5, eval_episodes=0, dataset_dir=tiny_ogbench_dir, progress_bar=False,
+          overrides={"actor_hidden_dims": [16], "value_hidden_dims": [16], "batch_size": 8})
+    out = _run("sampling_steps.py", str(tmp_path / "m" / "model"), "--steps", "1", "4", "--episodes", "1",
+               "--out", str(tmp_path / "s.json"))
+    assert "| 1 |" in out and "| 4 (trained default) |" in out
+    assert set(json.loads((tmp_path / "s.json").read_text())) == {"1", "4"}
