@@ -110,6 +110,8 @@ def test_bc_only_pretraining_then_finetuning_from_it(toy_dataset, tmp_path):
         for a, b in zip(getattr(ft.policy, name).parameters(), bc.policy.actor_slow.parameters()):
             assert torch.equal(a, b)
     assert ft.config["base_model"] == str(tmp_path / "bc")
+    ft.save(tmp_path / "ft")
+    assert TRQAM.load(tmp_path / "ft").config["training"]["base_model"] == str(tmp_path / "bc")
     with pytest.raises(CheckpointError, match="action_horizon"):
         _make(TRQAM, toy_dataset, action_horizon=3).init_from_bc(tmp_path / "bc")
 
