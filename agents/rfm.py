@@ -158,19 +158,19 @@ class RFM(GenerativeAgent):
                   "\n  year={2026}\n}",
     }
     choices: ClassVar[list[dict[str, str]]] = [
-        {"what": "interpolant", "choice": "linear, u_t = t u_1 + (1 - t) u_0", "why": "the flow-matching convention "
+        {"name": "interpolant", "value": "linear, u_t = t u_1 + (1 - t) u_0", "why": "the flow-matching convention "
          "of the other flow methods here; the paper's (α_t, β_t) were not found"},
-        {"what": "temperature λ", "choice": "0.1, fixed", "why": "SAC's entropy temperature plays the same role; "
+        {"name": "temperature λ", "value": "0.1, fixed", "why": "SAC's entropy temperature plays the same role; "
          "the paper's value was not found"},
-        {"what": "importance samples K", "choice": "32", "why": "not found; cost grows linearly in K"},
-        {"what": "control variate η", "choice": "'optimal': Λ_j = 1/E_q[s*_j²] clipped to [0, 1]",
+        {"name": "importance samples K", "value": "32", "why": "not found; cost grows linearly in K"},
+        {"name": "control variate η", "value": "'optimal': Λ_j = 1/E_q[s*_j²] clipped to [0, 1]",
          "why": "our derivation of the variance-optimal weight (the paper's closed form was not recovered)"},
-        {"what": "proposal for u_t", "choice": "u_1 from the current policy, noised along the interpolant",
+        {"name": "proposal for u_t", "value": "u_1 from the current policy, noised along the interpolant",
          "why": "the paper's 'policy-induced proposal', as we read it"},
-        {"what": "time distribution", "choice": "U(0.02, 1)", "why": "the target divides by t"},
-        {"what": "candidates M at acting time", "choice": "32, best by min of the twin critics", "why": "not found"},
-        {"what": "networks", "choice": "2x256 MLPs, GELU, no LayerNorm", "why": "SAC's sizes; not found"},
-        {"what": "random warm-up", "choice": "learning_starts=5000 env steps from scratch", "why": "common MuJoCo "
+        {"name": "time distribution", "value": "U(0.02, 1)", "why": "the target divides by t"},
+        {"name": "candidates M at acting time", "value": "32, best by min of the twin critics", "why": "not found"},
+        {"name": "networks", "value": "2x256 MLPs, GELU, no LayerNorm", "why": "SAC's sizes; not found"},
+        {"name": "random warm-up", "value": "learning_starts=5000 env steps from scratch", "why": "common MuJoCo "
          "practice (CleanRL SAC); 0 for a pretrained agent"},
     ]
 

@@ -103,6 +103,8 @@ def render_card(repo_id: str, config: dict[str, Any], results: dict[str, Any] | 
         "latency_ms": (results or {}).get("latency_ms_per_action", float("nan")),
         "command": training.get("command", "n/a"),
         "steps": training.get("steps"),
+        # online runs (no dataset) and offline-to-online finetuning count env steps (one update each), not updates
+        "steps_unit": "env steps" if not config.get("dataset") or training.get("variant") == "o2o" else "gradient steps",
         "precision": training.get("precision", "fp32"),
         "threads": training.get("threads", "?"),
         "wall_time": _wall(training.get("wall_time_s")),

@@ -566,7 +566,8 @@ class GenerativeAgent(OffPolicyAlgorithm):
         """
         cfg = self.get_config()
         cfg["dataset"] = self.offline_dataset_info or None
-        cfg["training"] = {"steps": self._n_updates, "seed": self.seed, "torch_version": torch.__version__,
+        # steps: gradient steps offline (learn_offline counts them as timesteps), env steps online
+        cfg["training"] = {"steps": int(self.num_timesteps), "seed": self.seed, "torch_version": torch.__version__,
                            "base_model": self.config.get("base_model")}  # set by e.g. QAM.init_from_bc
         for key in ("task", "env_id", "dataset", "training"):
             if key in self.config:

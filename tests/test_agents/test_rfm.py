@@ -73,6 +73,8 @@ def test_acting_picks_the_best_candidate_and_a_tiny_online_run(tmp_path):
     agent.save(tmp_path / "rfm")
     back = RFM.load(tmp_path / "rfm")
     assert back.eta == "optimal" and back.candidates == 4
+    card = (agent.save_pretrained(tmp_path / "card") / "README.md").read_text()
+    assert "Unofficial reimplementation" in card and "| interpolant | linear" in card and "120 env steps" in card
     np.testing.assert_allclose(back.predict(obs, deterministic=True)[0], agent.predict(obs, deterministic=True)[0],
                                atol=1e-6)
     with pytest.raises(ValueError, match="eta"):
