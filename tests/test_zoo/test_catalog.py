@@ -6,7 +6,7 @@ import pytest
 
 import hub
 import zoo
-from evaluation import evaluate
+from evaluation import evaluate, get
 from zoo.catalog import MODEL_CARDS
 
 BUNDLED = hub.bundled_ids()
@@ -31,6 +31,10 @@ def test_bundled_checkpoint_re_scores_its_first_episodes(repo):
     """CI re-scores each bundled checkpoint on a few episodes: the same seeds give the card's episodes."""
     path = hub.bundled_path(repo)
     card = json.loads((path / "results.json").read_text())
+    try:
+        get(card["task"]).make_env().close()
+    except FileNotFoundError as e:  # Minari tasks take their eval env from the dataset, which tests do not build
+        pytest.skip(str(e))
     agent = zoo.load(repo)
     seeds = card["protocol"]["seeds"][:3]
     ours = evaluate(agent, card["task"], seeds=seeds, deterministic=card["protocol"]["deterministic"],
