@@ -54,3 +54,10 @@ def test_tiny_build_writes_a_loadable_minari_dataset(tmp_path):
     assert data.observations.shape == (m["stats"]["steps"], 11) and data.actions.shape[1] == 3
     assert data.terminals.sum() + data.timeouts.sum() == m["stats"]["episodes"]
     assert data.info["ref_min_score"] == m["ref_min_score"]
+    # The docs' statistics row: return and the behaviour policy instead of goal reaching (locomotion has no goal).
+    from zoo.datasets import stats
+
+    row = stats.minari_stats("mujoco/hopper/simple-v0", tmp_path)
+    assert row["episodes"] == m["stats"]["episodes"] and row["transitions"] == m["stats"]["steps"]
+    assert "goal" not in row["behaviour"] and "SAC policy at env step" in row["behaviour"]
+    assert f"{m['stats']['mean_return']:.0f} ±" in row["behaviour"]

@@ -31,6 +31,14 @@ PUBLISHED: dict[str, str] = {
     "D4RL/pointmaze/umaze-v2": "13,210 ep. / 1,000,000 steps",
     "D4RL/pointmaze/umaze-dense-v2": "13,210 ep. / 1,000,000 steps",
     "D4RL/pointmaze/medium-dense-v2": "4,752 ep. / 1,000,000 steps",
+    # minari-dataset-generation-scripts scripts/mujoco: n_steps 1,000,000 per dataset; behaviour-policy returns are
+    # the self-reported figures of the model cards of HF farama-minari/{Env}-v5-{ALGO}-{level}.
+    "mujoco/hopper/simple-v0": "1,000,000 steps; policy return 3178 ± 17",
+    "mujoco/hopper/medium-v0": "1,000,000 steps; policy return 3484 ± 405",
+    "mujoco/walker2d/simple-v0": "1,000,000 steps",
+    "mujoco/walker2d/medium-v0": "1,000,000 steps",
+    "mujoco/halfcheetah/simple-v0": "1,000,000 steps",
+    "mujoco/halfcheetah/medium-v0": "1,000,000 steps",
 }
 
 
@@ -65,12 +73,33 @@ def minari_stats(dataset_id: str, root: Path) -> dict[str, Any]:
     returns, successes = [], []
     for ep in ds.iterate_episodes():
         returns.append(float(np.sum(ep.rewards)))
-        successes.append(bool(ep.infos["success"][-1]) if "success" in ep.infos else False)
+        successes.append(bool(ep.infos["success"][-1]) if ep.infos and "success" in ep.infos else False)
     meta = ds.storage.metadata
+    refs = (f"reference min / max {meta.get('ref_min_score', float('nan')):.1f} / "
+            f"{meta.get('ref_max_score', float('nan')):.1f} (local)")
+    if dataset_id.startswith("mujoco/"):
+        # Locomotion has no goal: report the return and the locally trained behaviour policy behind it.
+        policy = _behaviour_policy(root / dataset_id)
+        return {"episodes": int(ds.total_episodes), "transitions": int(ds.total_steps),
+                "behaviour": f"mean return {np.mean(returns):.0f} ± {np.std(returns):.0f}; {policy}{refs}"}
     return {"episodes": int(ds.total_episodes), "transitions": int(ds.total_steps),
             "behaviour": f"{100 * np.mean(successes):.0f} % of episodes end at a goal; mean return "
-                         f"{np.mean(returns):.1f}; reference min / max {meta.get('ref_min_score', float('nan')):.1f} / "
-                         f"{meta.get('ref_max_score', float('nan')):.1f} (local)"}
+                         f"{np.mean(returns):.1f}; {refs}"}
+
+
+def _behaviour_policy(dataset_dir: Path) -> str:
+    """``"SAC at env step N (eval return R); "`` from a MuJoCo build's manifest, or ``""`` for official files."""
+    import json
+
+    manifest = dataset_dir / "genzoo_manifest.json"
+    if not manifest.exists():
+        return ""
+    info = json.loads(manifest.read_text())
+    policy = info.get("behaviour_policy") or {}
+    if "selected_at_step" not in policy:
+        return ""
+    return (f"{info['recipe']['algo']} policy at env step {policy['selected_at_step']:,} "
+            f"(eval return {policy['eval_mean_return']:.0f}); ")
 
 
 def table(directory: str | os.PathLike | None = None) -> str:
