@@ -61,3 +61,33 @@ def test_tiny_build_writes_a_loadable_minari_dataset(tmp_path):
     assert row["episodes"] == m["stats"]["episodes"] and row["transitions"] == m["stats"]["steps"]
     assert "goal" not in row["behaviour"] and "SAC policy at env step" in row["behaviour"]
     assert f"{m['stats']['mean_return']:.0f} ±" in row["behaviour"]
+
+
+def test_a_packaged_run_rebuilds_the_dataset_without_training(tmp_path):
+    """A finished run is shipped (policies, counters, no optimiser state); a machine without the run folder collects
+    the same dataset from it, and a later budget retrains rather than resuming from the copy."""
+    from zoo import datasets
+
+    kw = dict(total_steps=1200, budgets=TINY, ref_episodes=2, eval_episodes=1, eval_every=100, progress=False,
+              packaged_root=tmp_path / "package")
+    first = json.loads(mujoco_build.build("mujoco/hopper/simple-v0", tmp_path / "a", package=True, **kw).read_text())
+    shipped = tmp_path / "package" / "hopper-seed0"
+    assert (shipped / "best-simple.safetensors").is_file() and not (shipped / "state").exists()
+    assert json.loads((shipped / "run.json").read_text())["num_timesteps"] == TINY["simple"]
+
+    second = json.loads(mujoco_build.build("mujoco/hopper/simple-v0", tmp_path / "b", package=True, **kw).read_text())
+    assert second["behaviour_policy"]["packaged"] and not first["behaviour_policy"]["packaged"]
+    for key in ("ref_min_score", "ref_max_score", "stats"):
+        assert second[key] == first[key], key
+    assert second["files"] == first["files"]  # same policy, same seeds: the same bytes
+    assert not (tmp_path / "b" / ".behaviour" / "hopper-seed0" / "state" / "state.safetensors").exists()
+    from zoo.datasets import stats
+
+    assert "policy from zoo/datasets/behaviour/" in stats.minari_stats("mujoco/hopper/simple-v0", tmp_path / "b")["behaviour"]
+    data = datasets.load("mujoco/hopper/simple-v0", tmp_path / "b")
+    assert data.observations.shape[0] == second["stats"]["steps"]
+
+    run = mujoco_build.train_behaviour("hopper", tmp_path / "b", until="medium", budgets=TINY, eval_every=100,
+                                       eval_episodes=1, n_envs=5, progress=False, packaged_root=tmp_path / "package")
+    state = json.loads((run / "state" / "state.json").read_text())
+    assert state["num_timesteps"] == TINY["medium"] and not state.get("packaged")

@@ -24,6 +24,11 @@ What differs here, each recorded in the manifest and the README:
   with 123). So 100 means "as good as the local medium policy", not the official expert.
 * Training is resumable: every ``checkpoint_every`` env steps the run folder gets the networks, optimisers and entropy
   coefficient as safetensors and the replay buffer as ``.npz`` (no pickle); a resumed run restarts the envs' episodes.
+* **Trained policies ship with genzoo.** Once a run reaches a budget, its best actors, evaluation log and counters
+  are copied to ``zoo/datasets/behaviour/<env>-seed<seed>/`` (a few hundred KB, committed). A machine without the
+  run folder rebuilds the dataset from that copy, collecting only; the manifest says so and keeps the training run's
+  wall time. Reaching a later budget from a packaged copy alone retrains from scratch (the copy has no optimiser
+  state or replay buffer).
 """
 
 from __future__ import annotations
@@ -149,17 +154,60 @@ def _actor_tensors(model: Any) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone().contiguous() for k, v in model.actor.state_dict().items()}
 
 
+PACKAGED_ROOT = Path(__file__).with_name("behaviour")
+# What a finished run ships (no optimiser state, no replay buffer): enough to collect and to score against.
+_PACKAGED_FILES = ("best-simple.safetensors", "best-simple.json", "best-medium.safetensors", "best-medium.json",
+                   "evaluations.csv")
+
+
 def behaviour_run_dir(root: Path, env: str, seed: int) -> Path:
     return root / ".behaviour" / f"{env}-seed{seed}"
 
 
+def packaged_run_dir(env: str, seed: int, packaged_root: Path | None = None) -> Path:
+    return (packaged_root or PACKAGED_ROOT) / f"{env}-seed{seed}"
+
+
+def package_behaviour(run: Path, env: str, seed: int, packaged_root: Path | None = None) -> Path:
+    """Copy a run's best policies, evaluation log, counters and reference scores into the package (see module doc)."""
+    meta = json.loads((run / "state" / "state.json").read_text())
+    target = packaged_run_dir(env, seed, packaged_root)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in _PACKAGED_FILES:
+        if (run / name).is_file():
+            shutil.copy2(run / name, target / name)
+    for ref in run.glob("reference_scores-*.json"):
+        shutil.copy2(ref, target / ref.name)
+    counters = {k: meta[k] for k in ("num_timesteps", "n_updates", "best", "wall_s")}
+    (target / "run.json").write_text(json.dumps(counters, indent=1) + "\n")
+    return target
+
+
+def _unpack_behaviour(run: Path, env: str, seed: int, target: int, packaged_root: Path | None) -> bool:
+    """Materialise the packaged run into an empty ``run`` folder if it reached ``target`` env steps."""
+    packaged = packaged_run_dir(env, seed, packaged_root)
+    if not (packaged / "run.json").is_file():
+        return False
+    counters = json.loads((packaged / "run.json").read_text())
+    if counters["num_timesteps"] < target:
+        return False
+    (run / "state").mkdir(parents=True, exist_ok=True)
+    for f in packaged.iterdir():
+        if f.name != "run.json":
+            shutil.copy2(f, run / f.name)
+    (run / "state" / "state.json").write_text(json.dumps(counters | {"packaged": True}, indent=1) + "\n")
+    return True
+
+
 def train_behaviour(env: str, root: Path, seed: int = 0, until: str = "medium", eval_episodes: int = 10,
                     eval_every: int = 5_000, checkpoint_every: int = 100_000, n_envs: int = 5,
-                    budgets: dict[str, int] | None = None, progress: bool = True) -> Path:
+                    budgets: dict[str, int] | None = None, progress: bool = True,
+                    packaged_root: Path | None = None) -> Path:
     """Train (or resume) ``env``'s behaviour run up to the ``until`` budget; keep the best policy of each budget.
 
     Writes ``{run}/best-<proficiency>.safetensors`` (actor weights) with ``best-<proficiency>.json`` (its evaluation
-    and step), ``state/`` for resumption and ``evaluations.csv``. Returns the run folder.
+    and step), ``state/`` for resumption and ``evaluations.csv``. Returns the run folder. With no run folder, a
+    packaged run (``zoo/datasets/behaviour/``) that reached the budget is used instead of training.
     """
     from safetensors.torch import save_file
     from stable_baselines3.common.callbacks import BaseCallback
@@ -169,13 +217,21 @@ def train_behaviour(env: str, root: Path, seed: int = 0, until: str = "medium", 
     budgets = budgets or BUDGETS[env]
     target = budgets[until]
     run = behaviour_run_dir(root, env, seed)
+    state = run / "state" / "state.json"
+    if not state.is_file():
+        _unpack_behaviour(run, env, seed, target, packaged_root)
+    if state.is_file():
+        counters = json.loads(state.read_text())
+        if counters["num_timesteps"] >= target:
+            return run
+        if counters.get("packaged"):
+            # A packaged copy cannot be resumed (no optimiser state, no replay buffer): train this budget afresh.
+            shutil.rmtree(run)
     run.mkdir(parents=True, exist_ok=True)
     model = _make_model(env, seed, n_envs)
     meta: dict[str, Any] = {"best": {}, "wall_s": 0.0}
-    if (run / "state" / "state.json").is_file():
+    if state.is_file():
         meta = load_state(model, run / "state")
-    if model.num_timesteps >= target:
-        return run
     eval_env = make_vec_env(ENVS[env][0], n_envs=1, seed=seed + 10_000)
     started, wall0 = time.time(), meta.get("wall_s", 0.0)
 
@@ -263,11 +319,13 @@ def reference_scores(env: str, run: Path, episodes: int = 100, seed: int = 0) ->
 
 def build(dataset_id: str, directory: str | os.PathLike | None = None, total_steps: int | None = None, seed: int = 0,
           progress: bool = True, budgets: dict[str, int] | None = None, ref_episodes: int | None = None,
-          eval_episodes: int | None = None, eval_every: int | None = None) -> Path:
+          eval_episodes: int | None = None, eval_every: int | None = None,
+          packaged_root: Path | None = None, package: bool | None = None) -> Path:
     """Train (or resume) the env's behaviour run to the dataset's budget, collect ``dataset_id``, write it with Minari.
 
     ``total_steps``, ``budgets``, ``ref_episodes``, ``eval_episodes`` and ``eval_every`` override the recipe (tests use
-    tiny ones).
+    tiny ones). A trained run is packaged into ``packaged_root`` (default ``zoo/datasets/behaviour/``) for machines
+    that come later when ``package`` is true; ``None`` packages only runs of the recipe's own budgets.
     """
     import minari
     from minari.data_collector import EpisodeBuffer
@@ -282,7 +340,8 @@ def build(dataset_id: str, directory: str | os.PathLike | None = None, total_ste
     # medium-v0 later resumes the same run to the medium budget (the best policy of each budget is kept).
     run = train_behaviour(recipe.env, root, seed, until=recipe.proficiency, budgets=budgets, n_envs=recipe.n_envs,
                           eval_episodes=recipe.eval_episodes if eval_episodes is None else eval_episodes,
-                          eval_every=recipe.eval_every if eval_every is None else eval_every, progress=progress)
+                          eval_every=recipe.eval_every if eval_every is None else eval_every, progress=progress,
+                          packaged_root=packaged_root)
     train_meta = json.loads((run / "state" / "state.json").read_text())
     # ref_max comes from the run's best medium-budget policy *so far*: a simple-v0 built before medium-v0 is scored
     # against the best policy of the simple budget; the file is keyed by that policy's step so medium-v0 recomputes.
@@ -294,6 +353,8 @@ def build(dataset_id: str, directory: str | os.PathLike | None = None, total_ste
         ref_min, ref_max = reference_scores(recipe.env, run, recipe.ref_episodes if ref_episodes is None else ref_episodes,
                                             seed)
         ref_file.write_text(json.dumps([ref_min, ref_max]))
+    if not train_meta.get("packaged") and (budgets is None if package is None else package):
+        package_behaviour(run, recipe.env, seed, packaged_root)
     policy = load_behaviour_policy(recipe.env, run, recipe.proficiency, seed)
     episodes = collect(recipe.env_id, policy, steps, recipe.reset_seed, seed)
     buffers = [EpisodeBuffer(id=i, observations=e["observations"], actions=e["actions"], rewards=list(e["rewards"]),
@@ -330,7 +391,8 @@ def build(dataset_id: str, directory: str | os.PathLike | None = None, total_ste
                                     "budgets": budgets or BUDGETS[recipe.env]},
         "seed": seed,
         "behaviour_policy": {"selected_at_step": best["step"], "eval_mean_return": best["mean_return"],
-                             "run_wall_s": round(train_meta["wall_s"], 1), "run_steps": train_meta["num_timesteps"]},
+                             "run_wall_s": round(train_meta["wall_s"], 1), "run_steps": train_meta["num_timesteps"],
+                             "packaged": bool(train_meta.get("packaged"))},
         "ref_min_score": ref_min,
         "ref_max_score": ref_max,
         "reference_scores": "local: uniform random policy / the run's best medium-budget policy at build time "

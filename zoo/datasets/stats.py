@@ -98,8 +98,11 @@ def _behaviour_policy(dataset_dir: Path) -> str:
     policy = info.get("behaviour_policy") or {}
     if "selected_at_step" not in policy:
         return ""
+    trained = f"run trained here in {policy['run_wall_s'] / 3600:.1f} h" if "run_wall_s" in policy else ""
+    if policy.get("packaged"):
+        trained += ", policy from zoo/datasets/behaviour/ (build time is collection only)"
     return (f"{info['recipe']['algo']} policy at env step {policy['selected_at_step']:,} "
-            f"(eval return {policy['eval_mean_return']:.0f}); ")
+            f"(eval return {policy['eval_mean_return']:.0f}; {trained}); ")
 
 
 def table(directory: str | os.PathLike | None = None) -> str:
