@@ -138,8 +138,9 @@ class GenerativeAgent(OffPolicyAlgorithm):
         action_horizon: actions per chunk ``H`` (1: no chunking).
         precision: ``"fp32"`` or ``"bf16"`` (autocast of forward passes; weights, optimiser state and losses stay fp32).
         normalize_observations: standardise observations with dataset statistics (saved with the weights).
-        compile: run the method's loss through ``torch.compile`` (fuses the elementwise work around the matmuls;
-            the first steps pay a one-off compilation of about a minute on a CPU).
+        compile: run the method's loss and its action sampler through ``torch.compile`` (fuses the elementwise
+            work around the matmuls; the first steps and the first ``predict`` pay a one-off compilation of about a
+            minute on a CPU). Recorded in checkpoints; ``load`` turns it off unless resuming or asked again.
         observation_space, action_space: required when ``env`` is None.
         n_threads: ``torch.set_num_threads`` value; None leaves torch's setting alone.
         tensorboard_log, verbose, device, seed: as in SB3.
@@ -287,6 +288,20 @@ class GenerativeAgent(OffPolicyAlgorithm):
         if key not in self._compiled:
             self._compiled[key] = torch.compile(fn)
         return self._compiled[key]
+
+    def compiled_sampler(self) -> Any:
+        """``policy.sample_actions``, through ``torch.compile`` when ``compile=True`` (``predict`` uses it).
+
+        The noise draws stay eager (``policy.noise`` is excluded from the graph), so a compiled agent consumes the
+        same random streams, per-row generators included, as an eager one; only fused-kernel rounding differs.
+        """
+        if not self.compile:
+            return self.policy.sample_actions
+        if "sample_actions" not in self._compiled:
+            policy = self.policy
+            policy.noise = torch.compiler.disable(type(policy).noise.__get__(policy))
+            self._compiled["sample_actions"] = torch.compile(policy.sample_actions)
+        return self._compiled["sample_actions"]
 
     @abstractmethod
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -491,6 +506,8 @@ class GenerativeAgent(OffPolicyAlgorithm):
         if generators is not None and len(generators) != n:
             raise ValueError(f"got {len(generators)} generators for {n} observations")
 
+        sample_actions = self.compiled_sampler()
+
         def sample(rows: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
             gens = None
             if generators is not None:
@@ -508,7 +525,7 @@ class GenerativeAgent(OffPolicyAlgorithm):
                     for i in range(0, len(x), block):
                         if gens is not None:
                             self.policy._row_generators = gens[i:i + block]
-                        out.append(self.policy.sample_actions(x[i:i + block], deterministic=deterministic, **sampler))
+                        out.append(sample_actions(x[i:i + block], deterministic=deterministic, **sampler))
             finally:
                 self.policy._row_generators = None
             chunk = torch.cat(out)[: len(rows)]
@@ -736,6 +753,10 @@ class GenerativeAgent(OffPolicyAlgorithm):
                 f"{config.get('algo')}.load(...)"
             )
         kwargs = {**config["algo_kwargs"], **overrides}
+        if not training_state and "compile" not in overrides:
+            # compile records how a run trained; a loaded model acts eagerly (no compile wait on the first
+            # predict) unless asked: load(..., compile=True). Resuming a run keeps the run's setting.
+            kwargs["compile"] = False
         agent = cls(
             env=env,
             observation_space=hub.space_from_json(config["observation_space"]),

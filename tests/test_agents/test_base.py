@@ -97,3 +97,26 @@ def test_learn_with_a_vec_env_keeps_one_chunk_queue_per_env():
     # 12 vector steps; learning starts after 10 env steps (5 vector steps of random actions), then a new chunk for
     # both envs every 3 steps: 7 policy steps need ceil(7 / 3) = 3 chunk draws of 2 rows each.
     assert calls == [2, 2, 2]
+
+
+def test_compiled_sampler_keeps_the_random_streams_and_load_acts_eagerly(tmp_path, toy_dataset):
+    """compile=True runs predict's sampler through torch.compile with the noise drawn eagerly: the same per-row
+    generators give the same actions (to fused-kernel rounding). A loaded model acts eagerly unless asked."""
+    from agents import MoMaQL
+
+    kw = dict(observation_space=toy_dataset.observation_space, action_space=toy_dataset.action_space,
+              actor_hidden_dims=[32, 32], value_hidden_dims=[32, 32], batch_size=32, seed=0)
+    eager, compiled = MoMaQL(**kw), MoMaQL(compile=True, **kw)
+    compiled.policy.load_state_dict(eager.policy.state_dict())
+    obs = toy_dataset.observations[:3]
+
+    def gens():
+        return [torch.Generator().manual_seed(i) for i in range(3)]
+
+    np.testing.assert_allclose(compiled.predict(obs, generators=gens())[0], eager.predict(obs, generators=gens())[0],
+                               atol=1e-5)
+    assert "sample_actions" in compiled._compiled
+    compiled.save(tmp_path / "m")
+    assert MoMaQL.load(tmp_path / "m").compile is False
+    assert MoMaQL.load(tmp_path / "m", compile=True).compile is True
+    assert MoMaQL.load(tmp_path / "m", training_state=True).compile is True  # resuming keeps the run's setting
