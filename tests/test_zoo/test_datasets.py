@@ -116,3 +116,17 @@ def test_stats_table_counts_episodes_and_task_goals(tiny_ogbench_dir, tmp_path):
     readme.write_text(f"intro\n{stats.START}\nold\n{stats.END}\nrest\n")
     stats.write_readme(readme, "| new |\n")
     assert readme.read_text() == f"intro\n{stats.START}\n| new |\n{stats.END}\nrest\n"
+
+
+def test_stats_readme_keeps_rows_of_datasets_built_on_an_earlier_machine(tmp_path):
+    from zoo.datasets import stats
+
+    head = "| dataset | episodes | transitions | behaviour data | build time | official files |\n|---|---|---|---|---|---|\n"
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{stats.START}\n{head}| `a` | 1 | 2 | x | 10 s | - |\n| `b` | 3 | 4 | y | 20 s | - |\n{stats.END}\n")
+    stats.write_readme(readme, f"{head}| `a` | 5 | 6 | z | 30 s | - |\n")
+    text = readme.read_text()
+    assert "| `a` | 5 | 6 | z | 30 s | - |" in text and "| `a` | 1 |" not in text
+    assert "| `b` | 3 | 4 | y | 20 s (earlier machine; not on this one) | - |" in text
+    stats.write_readme(readme, f"{head}| `a` | 5 | 6 | z | 30 s | - |\n")  # marked once, not twice
+    assert readme.read_text().count("earlier machine") == 1

@@ -125,12 +125,38 @@ def table(directory: str | os.PathLike | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _rows_by_dataset(text: str) -> dict[str, str]:
+    """The rows of a stats table keyed by dataset name (first column, in backticks)."""
+    rows = {}
+    for line in text.splitlines():
+        m = re.match(r"\| `([^`]+)` \|", line)
+        if m:
+            rows[m.group(1)] = line
+    return rows
+
+
 def write_readme(readme: str | os.PathLike, text: str) -> None:
-    """Replace the block between the dataset-stats markers of ``readme`` with ``text``."""
+    """Replace the block between the dataset-stats markers of ``readme`` with ``text``.
+
+    Rows of the old block whose dataset is absent from ``text`` (built on an earlier machine, not rebuilt here yet)
+    are kept, marked in their build-time column, so a new machine does not erase what was measured before it.
+    """
     path = Path(readme)
     content = path.read_text()
     if START not in content or END not in content:
         raise ValueError(f"{path} has no {START} ... {END} block to fill")
+    old = _rows_by_dataset(content.split(START, 1)[1].split(END, 1)[0])
+    new = _rows_by_dataset(text)
+    kept = []
+    for name, line in old.items():
+        if name in new:
+            continue
+        cells = line.split(" | ")
+        if "earlier machine" not in cells[4]:
+            cells[4] += " (earlier machine; not on this one)"
+        kept.append(" | ".join(cells))
+    if kept:
+        text += "\n".join(kept) + "\n"
     block = f"{START}\n{text}{END}"
     path.write_text(re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, content, flags=re.S))
 
