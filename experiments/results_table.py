@@ -3,7 +3,9 @@
     python experiments/results_table.py "FQL bf16=/work/runs/fql-cube-single-task1-seed[0-9]" \\
         "FQL fp32=/work/runs/fql-cube-single-task1-seed*-fp32" --title "cube-single task1: bf16 vs fp32"
 
-Each ``LABEL=GLOB`` is one row: the run folders (one per seed) whose ``model/results.json`` exists. The score is
+Each ``LABEL=GLOB`` is one row: the run folders (one per seed) whose ``model/results.json`` exists, or published
+checkpoint folders (``zoo/checkpoints/genzoo/<repo>``, which hold ``results.json`` themselves), so a table can be
+rebuilt from the committed catalogue alone. The score is
 the mean over seeds of each run's score under the task's protocol (success % over 50 episodes, or normalised
 return); the CI is a 95% stratified bootstrap over episodes within seeds (``evaluation.metrics``-style percentile
 bootstrap, 2000 resamples); "CIs overlap" compares the first row with each other one (issue #3's quality guard
@@ -23,10 +25,12 @@ import numpy as np
 def load_runs(pattern: str) -> list[dict]:
     runs = []
     for d in sorted(glob.glob(pattern)):
-        path = Path(d) / "model" / "results.json"
+        # A run folder (``<run>/model/``) or a published checkpoint folder (``zoo/checkpoints/genzoo/<repo>/``).
+        model = Path(d) / "model" if (Path(d) / "model" / "results.json").is_file() else Path(d)
+        path = model / "results.json"
         if path.is_file():
             result = json.loads(path.read_text())
-            config = json.loads((Path(d) / "model" / "config.json").read_text())
+            config = json.loads((model / "config.json").read_text())
             runs.append({"dir": d, "result": result, "training": config.get("training") or {}})
     return runs
 

@@ -46,10 +46,12 @@ def test_plot_trust_region_writes_a_figure(tmp_path):
     assert (tmp_path / "kl.png").stat().st_size > 0
 
 
+@pytest.mark.parametrize("published", [False, True])
 @pytest.mark.parametrize("successes", [[1, 1, 0, 1]])
-def test_results_table_from_run_folders(tmp_path, successes):
+def test_results_table_from_run_folders(tmp_path, successes, published):
+    """Rows come from run folders (``<run>/model/results.json``) or published checkpoint folders (``results.json``)."""
     for seed in range(2):
-        model = tmp_path / f"run-seed{seed}" / "model"
+        model = tmp_path / f"run-seed{seed}" / ("" if published else "model")
         model.mkdir(parents=True)
         episodes = [{"seed": i, "return": 0.0, "success": float(s), "length": 10} for i, s in enumerate(successes)]
         (model / "results.json").write_text(json.dumps({"metric": "success", "episodes": episodes,

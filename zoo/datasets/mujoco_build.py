@@ -168,8 +168,11 @@ def packaged_run_dir(env: str, seed: int, packaged_root: Path | None = None) -> 
     return (packaged_root or PACKAGED_ROOT) / f"{env}-seed{seed}"
 
 
-def package_behaviour(run: Path, env: str, seed: int, packaged_root: Path | None = None) -> Path:
-    """Copy a run's best policies, evaluation log, counters and reference scores into the package (see module doc)."""
+def package_behaviour(run: Path, env: str, seed: int, packaged_root: Path | None = None,
+                      budgets: dict[str, int] | None = None) -> Path:
+    """Copy a run's best policies, evaluation log, counters and reference scores into the package (see module doc).
+
+    The budgets the run was trained under are recorded: only a run asking for the same budgets reuses the copy."""
     meta = json.loads((run / "state" / "state.json").read_text())
     target = packaged_run_dir(env, seed, packaged_root)
     target.mkdir(parents=True, exist_ok=True)
@@ -179,17 +182,20 @@ def package_behaviour(run: Path, env: str, seed: int, packaged_root: Path | None
     for ref in run.glob("reference_scores-*.json"):
         shutil.copy2(ref, target / ref.name)
     counters = {k: meta[k] for k in ("num_timesteps", "n_updates", "best", "wall_s")}
+    counters["budgets"] = budgets or BUDGETS[env]
     (target / "run.json").write_text(json.dumps(counters, indent=1) + "\n")
     return target
 
 
-def _unpack_behaviour(run: Path, env: str, seed: int, target: int, packaged_root: Path | None) -> bool:
-    """Materialise the packaged run into an empty ``run`` folder if it reached ``target`` env steps."""
+def _unpack_behaviour(run: Path, env: str, seed: int, target: int, budgets: dict[str, int],
+                      packaged_root: Path | None) -> bool:
+    """Materialise the packaged run into an empty ``run`` folder if it was trained under ``budgets`` and reached
+    ``target`` env steps."""
     packaged = packaged_run_dir(env, seed, packaged_root)
     if not (packaged / "run.json").is_file():
         return False
     counters = json.loads((packaged / "run.json").read_text())
-    if counters["num_timesteps"] < target:
+    if counters.get("budgets") != budgets or counters["num_timesteps"] < target:
         return False
     (run / "state").mkdir(parents=True, exist_ok=True)
     for f in packaged.iterdir():
@@ -219,7 +225,7 @@ def train_behaviour(env: str, root: Path, seed: int = 0, until: str = "medium", 
     run = behaviour_run_dir(root, env, seed)
     state = run / "state" / "state.json"
     if not state.is_file():
-        _unpack_behaviour(run, env, seed, target, packaged_root)
+        _unpack_behaviour(run, env, seed, target, budgets, packaged_root)
     if state.is_file():
         counters = json.loads(state.read_text())
         if counters["num_timesteps"] >= target:
@@ -354,7 +360,7 @@ def build(dataset_id: str, directory: str | os.PathLike | None = None, total_ste
                                             seed)
         ref_file.write_text(json.dumps([ref_min, ref_max]))
     if not train_meta.get("packaged") and (budgets is None if package is None else package):
-        package_behaviour(run, recipe.env, seed, packaged_root)
+        package_behaviour(run, recipe.env, seed, packaged_root, budgets)
     policy = load_behaviour_policy(recipe.env, run, recipe.proficiency, seed)
     episodes = collect(recipe.env_id, policy, steps, recipe.reset_seed, seed)
     buffers = [EpisodeBuffer(id=i, observations=e["observations"], actions=e["actions"], rewards=list(e["rewards"]),
