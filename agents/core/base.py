@@ -289,9 +289,9 @@ class GenerativeAgent(OffPolicyAlgorithm):
             self._compiled[key] = torch.compile(fn)
         return self._compiled[key]
 
-    # Up to this many observations per sampler call the compiled sampler wins (Diffusion-QL N=5, 50 candidates,
-    # one thread: 1.98 vs 3.93 ms at 1 observation, 15.0 vs 17.6 ms at 8); at 32 and beyond it loses (78.8 vs
-    # 67.8 ms; 2.0 s vs 0.63 s at 256), so large batches stay eager.
+    # Up to this many observations per sampler call the compiled sampler wins (benchmarks/cpu_kernels.py:
+    # Diffusion-QL N=5, 50 candidates, one thread: 2.0 vs 3.8 ms at 1 observation, 15.2 vs 17.3 ms at 8); at 32 it
+    # already loses (75.8 vs 66.0 ms) and worse at 256, so large batches stay eager.
     COMPILED_SAMPLER_MAX_BATCH: ClassVar[int] = 8
 
     def compiled_sampler(self, batch_size: int = 1) -> Any:
