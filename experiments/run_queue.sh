@@ -28,6 +28,10 @@ while true; do
     echo "$(date -Is) DONE ($(( $(date +%s) - start )) s) $job" >> "$RUNS/queue/queue.log"
   else
     rc=$?
+    if [[ $rc -eq 143 ]]; then  # the job was stopped by a signal and checkpointed: resume it on the next start
+      echo "$(date -Is) STOPPED ($(( $(date +%s) - start )) s) $job" >> "$RUNS/queue/queue.log"
+      exit 143
+    fi
     echo "$(date -Is) FAIL rc=$rc ($(( $(date +%s) - start )) s) $job" >> "$RUNS/queue/queue.log"
     cp "$RUNS/queue/current.out" "$RUNS/queue/failed-$(date +%s).out"
     echo "$job" >> "$RUNS/queue/failed.txt"   # not retried until its line is deleted from failed.txt

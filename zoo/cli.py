@@ -40,34 +40,38 @@ def _print_result(result: dict[str, Any]) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from zoo.train import train
+    from zoo.train import STOPPED_EXIT_CODE, TrainingStopped, train
 
     overrides = dict(kv.split("=", 1) for kv in args.set)
     if args.bc_only:
         overrides["bc_only"] = "true"
-    train(
-        args.method,
-        args.task,
-        steps=args.steps,
-        seed=args.seed,
-        out=args.out,
-        precision=args.precision,
-        budget=args.budget,
-        overrides={k: _parse_value(v) for k, v in overrides.items()},
-        checkpoint_every=args.checkpoint_every,
-        init_from=args.init_from,
-        finetune_from=args.finetune_from,
-        variant=args.variant,
-        eval_every=args.eval_every,
-        n_envs=args.n_envs,
-        log_interval=args.log_interval,
-        eval_episodes=args.eval_episodes,
-        n_threads=args.threads,
-        dataset_dir=args.dataset_dir,
-        device=args.device,
-        progress_bar=not args.no_progress,
-        verbose=args.verbose,
-    )
+    try:
+        train(
+            args.method,
+            args.task,
+            steps=args.steps,
+            seed=args.seed,
+            out=args.out,
+            precision=args.precision,
+            budget=args.budget,
+            overrides={k: _parse_value(v) for k, v in overrides.items()},
+            checkpoint_every=args.checkpoint_every,
+            init_from=args.init_from,
+            finetune_from=args.finetune_from,
+            variant=args.variant,
+            eval_every=args.eval_every,
+            n_envs=args.n_envs,
+            log_interval=args.log_interval,
+            eval_episodes=args.eval_episodes,
+            n_threads=args.threads,
+            dataset_dir=args.dataset_dir,
+            device=args.device,
+            progress_bar=not args.no_progress,
+            verbose=args.verbose,
+        )
+    except TrainingStopped as stopped:  # SIGTERM / SIGINT: checkpointed, resumable
+        print(f"genzoo: {stopped}", file=sys.stderr)
+        return STOPPED_EXIT_CODE
     print(f"done: {Path(args.out) / 'model'}")
     return 0
 

@@ -11,13 +11,18 @@ A run folder holds:
 
 Rerunning the same command after a kill resumes from the last checkpoint, and an fp32 run resumed this way ends
 with the same weights as an uninterrupted one (targets, optimiser moments, RNG state and counters are restored).
+SIGTERM / SIGINT stop a run gracefully: it checkpoints at the step it reached and exits with :data:`STOPPED_EXIT_CODE`
+(143), so nothing since the last periodic checkpoint is lost. Each segment records the device it ran on, so a run
+started on a GPU and finished on a CPU says so.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import platform
 import shutil
+import signal
 import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -35,6 +40,18 @@ import hub
 HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 CHECKPOINT, MODEL = "checkpoint", "model"
 REPLAY_BUFFER = "replay_buffer.safetensors"
+STOPPED_EXIT_CODE = 143  # 128 + SIGTERM, as a shell reports a terminated process
+
+
+class TrainingStopped(SystemExit):
+    """Raised by :func:`train` after a SIGTERM / SIGINT once the run is checkpointed (exit code 143)."""
+
+    def __init__(self, out: Path, step: int) -> None:
+        super().__init__(STOPPED_EXIT_CODE)
+        self.out, self.step = out, step
+
+    def __str__(self) -> str:
+        return f"stopped by a signal at step {self.step}; checkpointed in {self.out} (rerun the command to resume)"
 
 
 def genzoo_version() -> str:
@@ -95,6 +112,58 @@ class _Checkpointer(BaseCallback):
         if self._pending:
             self.run.checkpoint()
             self._pending = False
+
+
+class _StopOnSignal(BaseCallback):
+    """Turns SIGTERM / SIGINT into a clean stop: offline, checkpoint after the current gradient step and end
+    ``learn_offline``; online, at the end of the current rollout (SB3 stores a step's transition after ``on_step``,
+    so stopping inside a rollout would checkpoint a counter one transition ahead of the buffer)."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self.run, self.requested = run, False
+        self._previous: dict[int, Any] = {}
+
+    def _request(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+    def _on_training_start(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._request)
+
+    def _on_training_end(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _on_step(self) -> bool:
+        if self.requested and self.model.env is None:
+            self.run.checkpoint()
+            return False
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.requested:
+            self.run.checkpoint()
+            raise _SignalStop
+
+
+class _SignalStop(Exception):
+    """Unwinds an online ``learn()`` after :class:`_StopOnSignal` checkpointed it."""
+
+
+def _device_name(device: torch.device) -> str:
+    """What a segment ran on: ``cuda:<GPU name>`` or ``cpu:<processor>``."""
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"cpu:{name}"
 
 
 def _crossed(num_timesteps: int, every: int, n_envs: int) -> bool:
@@ -186,6 +255,7 @@ class Run:
                 "torch_version": torch.__version__,
                 "precision": self.agent.precision,
                 "threads": torch.get_num_threads(),
+                "devices": sorted({seg["device"] for seg in self.meta.get("segments", []) if seg.get("device")}),
                 "budget": self.meta["budget"],
                 "base_model": self.meta.get("base_model"),
                 "variant": self.meta.get("variant"),
@@ -390,23 +460,32 @@ def train(
         outputs.append(HumanOutputFormat(sys.stdout))
     agent.set_logger(Logger(str(run.out / "logs"), outputs))
 
-    run.meta["segments"].append({"start": start, "end": start, "wall_s": 0.0})
+    run.meta["segments"].append({"start": start, "end": start, "wall_s": 0.0, "device": _device_name(agent.device)})
     run._segment_start = time.time()
+    stop = _StopOnSignal(run)
     if start < steps:
         callbacks = [_Checkpointer(run, checkpoint_every)] + ([callback] if callback is not None else [])
         if eval_every:
             callbacks.append(_PeriodicEval(task.task_id, eval_every, eval_every_episodes))
-        if online:  # SB3's log_interval counts episodes
-            agent.learn(steps - start, callback=callbacks, log_interval=1, progress_bar=progress_bar,
-                        reset_num_timesteps=False)
-        else:
-            agent.learn_offline(dataset, steps - start, callback=callbacks, log_interval=log_interval,
-                                progress_bar=progress_bar, reset_num_timesteps=False)
-        if run.checkpointed_at != agent.num_timesteps:
+        callbacks.append(stop)  # last: its checkpoint at a rollout's end follows the periodic one
+        try:
+            if online:  # SB3's log_interval counts episodes
+                agent.learn(steps - start, callback=callbacks, log_interval=1, progress_bar=progress_bar,
+                            reset_num_timesteps=False)
+            else:
+                agent.learn_offline(dataset, steps - start, callback=callbacks, log_interval=log_interval,
+                                    progress_bar=progress_bar, reset_num_timesteps=False)
+        except _SignalStop:
+            pass
+        finally:
+            stop._on_training_end()
+        if run.checkpointed_at != agent.num_timesteps and not stop.requested:
             run.checkpoint()
     run._record_segment()
     agent.logger.close()
     run.merge_logs()
+    if stop.requested:
+        raise TrainingStopped(run.out, int(agent.num_timesteps))
 
     final = run.out / MODEL
     shutil.rmtree(final, ignore_errors=True)

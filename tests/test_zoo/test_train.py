@@ -1,5 +1,7 @@
 import csv
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 import zoo
 from hub import read_tensors
-from zoo.train import train
+from zoo.train import STOPPED_EXIT_CODE, TrainingStopped, train
 
 FAST = dict(overrides={"actor_hidden_dims": [64, 64], "value_hidden_dims": [64, 64], "batch_size": 64},
             progress_bar=False, log_interval=50)
@@ -65,6 +67,50 @@ def test_killed_run_resumes_to_identical_weights(tmp_path, tiny_ogbench_dir):
     log = (tmp_path / "killed" / "training_log.csv").read_text().splitlines()
     steps = [int(float(r.split(",")[list(log[0].split(",")).index("time/gradient_steps")])) for r in log[1:]]
     assert steps == [50, 100, 150, 200]
+
+
+class _Signal(BaseCallback):
+    """Sends this process SIGTERM at step ``at`` (as a queue's kill or a lease's deadline would)."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps == self.at:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return True
+
+
+def test_sigterm_checkpoints_the_step_reached_and_resumes_to_identical_weights(tmp_path, tiny_ogbench_dir):
+    common = dict(steps=200, seed=0, checkpoint_every=100, eval_episodes=0, dataset_dir=tiny_ogbench_dir, **FAST)
+    train("fql", "ogbench/cube-single-task1", out=tmp_path / "straight", **common)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingStopped) as stopped:
+        train("fql", "ogbench/cube-single-task1", out=tmp_path / "stopped", callback=_Signal(130), **common)
+    assert stopped.value.code == STOPPED_EXIT_CODE == 143 and stopped.value.step == 130
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is the run's only
+    meta = json.loads((tmp_path / "stopped" / "run.json").read_text())
+    assert meta["segments"][-1]["end"] == 130 and meta["segments"][-1]["device"].startswith("cpu:")
+    assert not (tmp_path / "stopped" / "model").exists()  # stopped, not finished
+    train("fql", "ogbench/cube-single-task1", out=tmp_path / "stopped", **common)
+    for folder, name in (("model", "model.safetensors"), ("checkpoint", "training_state.safetensors")):
+        a = read_tensors(tmp_path / "straight" / folder / name)
+        b = read_tensors(tmp_path / "stopped" / folder / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), folder
+    config = json.loads((tmp_path / "stopped" / "model" / "config.json").read_text())
+    assert len(config["training"]["devices"]) == 1 and config["training"]["devices"][0].startswith("cpu:")
+
+
+def test_sigterm_stops_an_online_run_at_a_rollout_end_with_its_buffer(tmp_path):
+    small = {"actor_hidden_dims": [32], "value_hidden_dims": [32], "batch_size": 16, "num_samples": 4,
+             "candidates": 2, "learning_starts": 10}
+    common = dict(seed=0, checkpoint_every=100, log_interval=20, eval_episodes=0, progress_bar=False, overrides=small)
+    with pytest.raises(TrainingStopped) as stopped:
+        train("rfm", "gymnasium/Hopper-v5", steps=100, out=tmp_path / "rfm", callback=_Signal(25), **common)
+    assert stopped.value.step == 25
+    agent = train("rfm", "gymnasium/Hopper-v5", steps=40, out=tmp_path / "rfm", **common)
+    assert agent.num_timesteps == 40 and agent.replay_buffer.n_online == 40
 
 
 def test_resume_refuses_other_settings(tmp_path, tiny_ogbench_dir):
