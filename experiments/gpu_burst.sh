@@ -24,13 +24,18 @@ log="$OUT/burst.log"
 say() { echo "[$(( $(date +%s) - t0 ))s] $*" | tee -a "$log"; }
 
 tar xzf .gpu/site.tgz -C /tmp/site || { say "cannot unpack .gpu/site.tgz"; exit 1; }
-export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 RUNS
-PY="${PY:-python3}" DEVICE="${DEVICE:-cuda}"  # DEVICE=cpu and BUILD_ARGS="--episodes 4": a dry run
-say "$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader) · $(nproc) cores · $($PY -c 'import sys, torch; print(sys.version.split()[0], torch.__version__, torch.cuda.is_available())')"
+PY="${PY:-python3}"
+# Cores from the affinity mask, read before OMP_NUM_THREADS=1 is exported: `nproc` honours OMP_NUM_THREADS and
+# printed 1 on a 16-core lease (2026-11-27), which built the dataset on one core and spent the whole lease on it.
+cores=$($PY -c 'import os; print(len(os.sched_getaffinity(0)))')
+export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 RUNS DEVICE="${DEVICE:-cuda}"  # DEVICE=cpu and BUILD_ARGS="--episodes 4": a dry run
+say "$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader) · $cores cores · $($PY -c 'import sys, torch; print(sys.version.split()[0], torch.__version__, torch.cuda.is_available())')"
 
 # --- 2. the dataset, built with every core, checked against the CPU machine's copy
 b0=$(date +%s)
-$PY -m zoo data build "$dataset" --workers "$(nproc)" --seed 0 ${BUILD_ARGS:-} > "$OUT/build.out" 2>&1 || { say "build failed"; tail -20 "$OUT/build.out" | tee -a "$log"; exit 1; }
+# The build may use at most half the lease; past that it is stopped (it resumes shard by shard on the next lease).
+timeout $(( deadline / 2 )) $PY -m zoo data build "$dataset" --workers "$cores" --seed 0 ${BUILD_ARGS:-} > "$OUT/build.out" 2>&1 \
+  || { say "build failed or ran past half the lease"; tail -c 2000 "$OUT/build.out" | tee -a "$log"; exit 1; }
 say "built $dataset in $(( $(date +%s) - b0 )) s"
 $PY - "$dataset" <<'EOF' 2>&1 | tee -a "$log"
 import json, sys
