@@ -108,6 +108,8 @@ def render_card(repo_id: str, config: dict[str, Any], results: dict[str, Any] | 
         "precision": training.get("precision", "fp32"),
         "threads": training.get("threads", "?"),
         "wall_time": _wall(training.get("wall_time_s")),
+        # runs before 2026-11-27 did not record their device; a run may span several (a GPU lease, then the CPU)
+        "devices": ", ".join(d.split(":", 1)[-1] for d in training.get("devices") or []),
         "genzoo_version": training.get("genzoo_version", "?"),
         "torch_version": training.get("torch_version", "?"),
         "base_model": training.get("base_model"),
