@@ -246,6 +246,8 @@ class MoMaQL(GenerativeAgent):
             (a stop-gradient copy of ``θ``, IMM's). *choice*: ``"ema"``.
         actor_tau: Polyak rate of the EMA actor ``θ^T`` (short jump and TD-target actions); None uses ``tau``.
         q_agg: aggregation of the two target Q values, ``"min"`` (the paper's TD3/BRAC target) or ``"mean"``.
+        max_grad_norm: clip the actor's and the critics' gradient norms, each on its own (one Adam holds both).
+            *choice*: None (no clipping).
         actor_hidden_dims, value_hidden_dims: MLP widths. *choice*: 4×512 (zoo budget: 4×256).
         layer_norm, actor_layer_norm: LayerNorm in critics (True) / actor (False). activation: ``"gelu"``.
     """
@@ -316,8 +318,9 @@ class MoMaQL(GenerativeAgent):
          "why": "the paper's critic equation (TD3/BRAC double Q)"},
         {"name": "networks", "value": "4×512 GELU MLPs (zoo budget 4×256), LayerNorm on critics only, raw time inputs",
          "why": "the same networks as the zoo's FQL and QAM, so the method comparison isolates the loss"},
-        {"name": "optimiser", "value": "one Adam, lr 3e-4, batch 256, no gradient clipping",
-         "why": "the zoo's shared default (FQL); the actor and critic parameter sets are disjoint"},
+        {"name": "optimiser (`max_grad_norm`)", "value": "one Adam, lr 3e-4, batch 256, no gradient clipping",
+         "why": "the zoo's shared default (FQL); the actor and critic parameter sets are disjoint. `max_grad_norm` "
+                "clips the actor's and the critics' gradients apart (their scales differ), as Diffusion-QL clips each"},
         {"name": "BC setting (η = 0)", "value": "moment-matching loss only; the critic is not trained",
          "why": "the paper's BC comparison (vs Diffusion-BC and Consistency-BC) has no Q term"},
         {"name": "deterministic acting", "value": "predict(deterministic=True) starts the sampler from ε = 0",
@@ -344,6 +347,7 @@ class MoMaQL(GenerativeAgent):
         short_jump_net: str = "ema",
         actor_tau: float | None = None,
         q_agg: str = "min",
+        max_grad_norm: float | None = None,
         actor_hidden_dims: Sequence[int] = (512, 512, 512, 512),
         value_hidden_dims: Sequence[int] = (512, 512, 512, 512),
         layer_norm: bool = True,
@@ -378,6 +382,7 @@ class MoMaQL(GenerativeAgent):
         self.short_jump_net = short_jump_net
         self.actor_tau = actor_tau
         self.q_agg = q_agg
+        self.max_grad_norm = max_grad_norm
         self.actor_hidden_dims = list(actor_hidden_dims)
         self.value_hidden_dims = list(value_hidden_dims)
         self.layer_norm = layer_norm
@@ -479,6 +484,6 @@ class MoMaQL(GenerativeAgent):
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One Adam step on the total loss, then the EMA updates."""
         loss, info = self.compiled(self.total_loss)(batch)
-        self.optimize(loss, self.optimizers["all"])
+        self.optimize(loss, self.optimizers["all"], self.max_grad_norm, clip_apart=(self.policy.actor, self.policy.critic))
         self.update_targets()
         return info

@@ -312,11 +312,17 @@ class GenerativeAgent(OffPolicyAlgorithm):
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One gradient step of the method on ``batch``; returns detached scalar tensors to log."""
 
-    def optimize(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, max_grad_norm: float | None = None) -> None:
+    def optimize(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, max_grad_norm: float | None = None,
+                 clip_apart: Sequence[torch.nn.Module] | None = None) -> None:
+        """Backward and step; with ``max_grad_norm`` clip the global gradient norm of the optimiser's parameters, or
+        of each module in ``clip_apart`` on its own (one optimiser holding networks whose gradients differ in scale)."""
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], max_grad_norm)
+            groups = ([list(m.parameters()) for m in clip_apart] if clip_apart is not None
+                      else [[p for g in optimizer.param_groups for p in g["params"]]])
+            for params in groups:
+                torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
         optimizer.step()
 
     def update_targets(self, names: Sequence[str] | None = None, tau: float | None = None) -> None:

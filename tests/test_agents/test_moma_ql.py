@@ -331,3 +331,23 @@ def test_zoo_train_reads_the_hyperparameter_file(tmp_path, tiny_ogbench_dir):
     config = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
     assert config["algo"] == "MoMaQL" and config["algo_kwargs"]["eta"] == 1.0
     assert config["algo_kwargs"]["sampling_steps"] == 4 and config["training"]["steps"] == 20
+
+
+def test_max_grad_norm_clips_the_actor_and_the_critics_apart(toy_dataset, make_moma):
+    agent = make_moma(toy_dataset, max_grad_norm=1e-3)
+    agent.load_offline_data(toy_dataset)
+    seen = {}
+    step = agent.optimizers["all"].step
+
+    def spy(*args, **kwargs):
+        for name in ("actor", "critic"):
+            grads = [p.grad for p in getattr(agent.policy, name).parameters() if p.grad is not None]
+            seen[name] = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
+        return step(*args, **kwargs)
+
+    agent.optimizers["all"].step = spy
+    agent.update(agent.replay_buffer.sample(32))
+    # each network's norm is clipped to the bound on its own (a joint clip would leave each below it)
+    assert seen["actor"] == pytest.approx(1e-3, rel=1e-3) and seen["critic"] == pytest.approx(1e-3, rel=1e-3)
+    assert agent.get_config()["algo_kwargs"]["max_grad_norm"] == 1e-3
+    assert make_moma(toy_dataset).max_grad_norm is None  # the default: no clipping

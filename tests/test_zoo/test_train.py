@@ -10,7 +10,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 import zoo
 from hub import read_tensors
-from zoo.train import STOPPED_EXIT_CODE, TrainingStopped, train
+from zoo.train import STOPPED_EXIT_CODE, TrainingStopped, hyperparams, train
 
 FAST = dict(overrides={"actor_hidden_dims": [64, 64], "value_hidden_dims": [64, 64], "batch_size": 64},
             progress_bar=False, log_interval=50)
@@ -192,3 +192,12 @@ def test_online_run_with_two_envs_checkpoints_on_crossing(tmp_path):
     assert agent.n_envs == 2 and agent.num_timesteps == 30 and agent.replay_buffer.n_online == 30
     run = json.loads((tmp_path / "r2" / "run.json").read_text())
     assert run["segments"][-1]["end"] == 30
+
+
+def test_minari_simple_datasets_take_the_d4rl_medium_rows():
+    """simple-v0 has no published row; Diffusion-QL and Consistency-AC take their <env>-medium one (the yamls say so)."""
+    for env in ("hopper", "walker2d", "halfcheetah"):
+        for method in ("diffusionql", "consistencyac"):
+            simple = hyperparams(method, f"minari/mujoco/{env}/simple-v0", budget="paper")
+            assert simple == hyperparams(method, f"minari/mujoco/{env}/medium-v0", budget="paper") and simple
+    assert hyperparams("consistencyac", "minari/mujoco/hopper/simple-v0")["eta"] == 0.1
