@@ -177,6 +177,7 @@ class ConsistencyBC(GenerativeAgent):
         "algo_kwargs": {"actor_hidden_dims": [256] * 3, "batch_size": 256, "learning_rate": 3e-4, "sampling_steps": 2},
         "steps": 2_000_000,
         "seeds": 5,
+        "checkpoint": "the evaluation (every 50K steps) with the k-th lowest BC loss (offline model selection)",
     }
     implementation_notes: ClassVar[list[str]] = [
         "Mish computed from sigmoid with an analytic backward (agents/core/networks.py), equal to F.mish to fp32 rounding",
@@ -323,6 +324,9 @@ class ConsistencyAC(ConsistencyBC):
             "critic, so this acts the same before and after save/load",
         },
         {"name": "Q1/Q2 role swap", "value": "torch RNG", "why": "the code draws it from numpy; torch's is restored on resume"},
+        {"name": "lr_decay, improved_CT, reward rescaling", "value": "not implemented",
+         "why": "the code's cosine schedule steps once per 50K steps with T_max = epochs (0.1% over a run); improved_CT "
+                "is off in every script; reward rescaling is a dataset transform none of the zoo's tasks use"},
     ]
 
     def __init__(

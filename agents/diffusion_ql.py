@@ -161,6 +161,8 @@ class DiffusionBC(GenerativeAgent):
     paper_setting: ClassVar[dict[str, Any]] = {
         "algo_kwargs": {"actor_hidden_dims": [256] * 3, "batch_size": 256, "learning_rate": 3e-4, "diffusion_steps": 5},
         "steps": 2_000_000,
+        "checkpoint": "best of the evaluations every 50K steps (online model selection, the code's README) or the "
+        "k-th lowest BC loss (offline selection)",
     }
     implementation_notes: ClassVar[list[str]] = [
         "schedule coefficients computed in float64 and rounded once (official: float32 cumulative product; < 1e-6 apart)",
