@@ -286,8 +286,10 @@ class MoMaQL(GenerativeAgent):
                 "all step counts; sharing the times within a state's group follows IMM's groups sharing (s, r, t)"},
         {"name": "r(s, t) mapping (`r_gap_k`)", "value": "r = max(s, η⁻¹(η_t - η_T / 2^k)), k = 6",
          "why": "IMM's constant-decrement-in-η family. k = 6 grounds every t < 0.72 directly on the interpolant (r = s) "
-                "and takes inductive hops above (r(0.9) = 0.87). On the two-mode toy with the EMA short jump, k = 4-8 "
-                "trained the 1-step sampler, 9 was slower and 10 failed within 1500 steps: 6 keeps a margin of 3"},
+                "and takes inductive hops above (r(0.9) = 0.87). On the state-conditional two-mode toy at 20k steps "
+                "(experiments/moma_gap_toy.py, RESULTS-moma-gap.md) k = 4-6 are equally good and every sampler gets "
+                "worse from k = 8 on (1 step: 9% of samples between the modes at k = 6, 25% at 10, 49% at 12): 6 is the "
+                "largest k on the plateau"},
         {"name": "particles per state M (`num_particles`)", "value": "4 noise draws around the state's dataset action",
          "why": "one action per state in offline data, and particles of different states cannot share an action-only "
                 "kernel; M = 4 gives 12 ordered pairs per U-statistic at 4x the actor rows of the MMD term"},
