@@ -37,22 +37,32 @@ def test_end_to_end_tiny_run(tmp_path, tiny_ogbench_dir):
     assert len(log) == 1 + 300 // 50
 
 
-class _Kill(BaseCallback):
-    def __init__(self, at: int) -> None:
+class _AtStep(BaseCallback):
+    """Calls ``action`` once the run reaches step ``at``."""
+
+    def __init__(self, at: int, action) -> None:
         super().__init__()
-        self.at = at
+        self.at, self.action = at, action
 
     def _on_step(self) -> bool:
         if self.num_timesteps == self.at:
-            raise KeyboardInterrupt("killed")
+            self.action()
         return True
+
+
+def _kill() -> None:  # as a crash or SIGKILL would: no checkpoint
+    raise KeyboardInterrupt("killed")
+
+
+def _sigterm() -> None:  # as a queue's kill or a lease's deadline would
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def test_killed_run_resumes_to_identical_weights(tmp_path, tiny_ogbench_dir):
     common = dict(steps=200, seed=0, checkpoint_every=100, eval_episodes=0, dataset_dir=tiny_ogbench_dir, **FAST)
     train("fql", "ogbench/cube-single-task1", out=tmp_path / "straight", **common)
     with pytest.raises(KeyboardInterrupt):
-        train("fql", "ogbench/cube-single-task1", out=tmp_path / "killed", callback=_Kill(150), **common)
+        train("fql", "ogbench/cube-single-task1", out=tmp_path / "killed", callback=_AtStep(150, _kill), **common)
     torch.manual_seed(123)  # the resumed run must not depend on the RNG state of the process
     train("fql", "ogbench/cube-single-task1", out=tmp_path / "killed", **common)
     for name in ("model.safetensors", "training_state.safetensors"):
@@ -69,25 +79,12 @@ def test_killed_run_resumes_to_identical_weights(tmp_path, tiny_ogbench_dir):
     assert steps == [50, 100, 150, 200]
 
 
-class _Signal(BaseCallback):
-    """Sends this process SIGTERM at step ``at`` (as a queue's kill or a lease's deadline would)."""
-
-    def __init__(self, at: int) -> None:
-        super().__init__()
-        self.at = at
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps == self.at:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return True
-
-
 def test_sigterm_checkpoints_the_step_reached_and_resumes_to_identical_weights(tmp_path, tiny_ogbench_dir):
     common = dict(steps=200, seed=0, checkpoint_every=100, eval_episodes=0, dataset_dir=tiny_ogbench_dir, **FAST)
     train("fql", "ogbench/cube-single-task1", out=tmp_path / "straight", **common)
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(TrainingStopped) as stopped:
-        train("fql", "ogbench/cube-single-task1", out=tmp_path / "stopped", callback=_Signal(130), **common)
+        train("fql", "ogbench/cube-single-task1", out=tmp_path / "stopped", callback=_AtStep(130, _sigterm), **common)
     assert stopped.value.code == STOPPED_EXIT_CODE == 143 and stopped.value.step == 130
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is the run's only
     meta = json.loads((tmp_path / "stopped" / "run.json").read_text())
@@ -107,7 +104,7 @@ def test_sigterm_stops_an_online_run_at_a_rollout_end_with_its_buffer(tmp_path):
              "candidates": 2, "learning_starts": 10}
     common = dict(seed=0, checkpoint_every=100, log_interval=20, eval_episodes=0, progress_bar=False, overrides=small)
     with pytest.raises(TrainingStopped) as stopped:
-        train("rfm", "gymnasium/Hopper-v5", steps=100, out=tmp_path / "rfm", callback=_Signal(25), **common)
+        train("rfm", "gymnasium/Hopper-v5", steps=100, out=tmp_path / "rfm", callback=_AtStep(25, _sigterm), **common)
     assert stopped.value.step == 25
     agent = train("rfm", "gymnasium/Hopper-v5", steps=40, out=tmp_path / "rfm", **common)
     assert agent.num_timesteps == 40 and agent.replay_buffer.n_online == 40
