@@ -54,34 +54,57 @@ def snis_posterior_mean(
     t: torch.Tensor,
     num_samples: int,
     eta: float | str = 0.0,
-) -> torch.Tensor:
+    proposal_center: torch.Tensor | None = None,
+    proposal_scale: torch.Tensor | None = None,
+    return_ess: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """``E[X_0 | X_t = u_t]`` for ``X_t = t X_1 + (1 - t) X_0``, ``X_0 ~ N(0, I)``, ``X_1 ~ exp(log_target)``.
 
-    Self-normalised importance sampling over ``num_samples`` prior draws of ``X_0`` with the Langevin–Stein control
+    Self-normalised importance sampling over ``num_samples`` draws of ``X_0`` with the Langevin–Stein control
     variate ``Λ ⊙ s*`` (module docstring): ``eta`` a float is ``Λ = η I``; ``"optimal"`` is ``Λ_j = 1/E_q[s*_j²]``.
     ``log_target`` maps ``(B, K, D)`` points to ``(B, K)`` unnormalised log densities and must be differentiable in
     its input when ``eta != 0``. ``u_t`` is ``(B, D)``, ``t`` is ``(B, 1)`` in ``(0, 1]``. Weights are fp32.
+
+    The draws come from the prior ``N(0, I)``, or with ``proposal_center`` ``(B, D)`` and ``proposal_scale``
+    ``(B, 1)`` from the defensive mixture ``½ N(0, I) + ½ N(center, scale² I)`` (half the draws each), the weights
+    corrected by ``prior / mixture``: the same estimand, for posteriors much narrower than the prior. With
+    ``return_ess`` also returns the effective sample size ``1 / Σ_k w_k²`` per row.
     """
     if eta != "optimal" and not isinstance(eta, int | float):
         raise ValueError(f"eta must be a number or 'optimal', got {eta!r}")
     alpha, beta = t.unsqueeze(1), (1 - t).unsqueeze(1)  # (B, 1, 1)
     x_0 = torch.randn((u_t.shape[0], num_samples, u_t.shape[1]), device=u_t.device)
+    log_correction = torch.zeros(x_0.shape[:2], device=u_t.device)
+    if proposal_center is not None:
+        if proposal_scale is None:
+            raise ValueError("proposal_center needs proposal_scale")
+        center, scale = proposal_center.float().unsqueeze(1), proposal_scale.float().unsqueeze(1)  # (B,1,D), (B,1,1)
+        local = num_samples // 2
+        x_0 = torch.cat([center + scale * x_0[:, :local], x_0[:, local:]], dim=1)
+        log_prior = -0.5 * x_0.square().sum(-1)
+        log_local = -0.5 * ((x_0 - center) / scale).square().sum(-1) - x_0.shape[-1] * scale.squeeze(-1).log()
+        log_mixture = torch.logaddexp(log_prior + math.log(num_samples - local), log_local + math.log(local))
+        log_correction = log_prior - log_mixture  # constants common to every draw cancel in the softmax
     x_1 = (u_t.unsqueeze(1) - beta * x_0) / alpha
     if eta == 0:
         with torch.no_grad():
-            log_w = log_target(x_1).float()
-        return (torch.softmax(log_w, dim=1).unsqueeze(-1) * x_0).sum(1)
-    with torch.enable_grad():
-        x_1 = x_1.detach().requires_grad_(True)
-        log_p = log_target(x_1).float()
-        grad = torch.autograd.grad(log_p.sum(), x_1)[0]
-    w = torch.softmax(log_p.detach(), dim=1).unsqueeze(-1)  # (B, K, 1)
-    score = -x_0 - (beta / alpha) * grad.float()
-    if eta == "optimal":
-        lam = (1.0 / (w * score.square()).sum(1).clamp_min(1e-6)).clamp(0.0, 1.0)  # (B, D)
+            w = torch.softmax(log_target(x_1).float() + log_correction, dim=1).unsqueeze(-1)
+        mean = (w * x_0).sum(1)
     else:
-        lam = float(eta)
-    return (w * x_0).sum(1) + lam * (w * score).sum(1)
+        with torch.enable_grad():
+            x_1 = x_1.detach().requires_grad_(True)
+            log_p = log_target(x_1).float()
+            grad = torch.autograd.grad(log_p.sum(), x_1)[0]
+        w = torch.softmax(log_p.detach() + log_correction, dim=1).unsqueeze(-1)  # (B, K, 1)
+        score = -x_0 - (beta / alpha) * grad.float()
+        if eta == "optimal":
+            lam = (1.0 / (w * score.square()).sum(1).clamp_min(1e-6)).clamp(0.0, 1.0)  # (B, D)
+        else:
+            lam = float(eta)
+        mean = (w * x_0).sum(1) + lam * (w * score).sum(1)
+    if return_ess:
+        return mean, 1.0 / w.squeeze(-1).square().sum(1)
+    return mean
 
 
 class RFMPolicy(GenerativePolicy):
@@ -116,10 +139,11 @@ class RFMPolicy(GenerativePolicy):
 
     def sample_actions(self, obs: torch.Tensor, deterministic: bool = False, sampling_steps: int | None = None,
                        candidates: int | None = None, **sampler: Any) -> torch.Tensor:
-        """Best of ``candidates`` flow samples by ``min_k Q_k`` (1: a plain sample); ``z = 0`` when deterministic."""
+        """Best of ``candidates`` flow samples by ``min_k Q_k`` (1: a plain sample); deterministic: the one sample
+        from ``z = 0`` (every candidate would be that one)."""
         if sampler:
             raise TypeError(f"RFM's sampler takes sampling_steps and candidates, got {sorted(sampler)}")
-        m = self.candidates if candidates is None else candidates
+        m = 1 if deterministic else self.candidates if candidates is None else candidates
         b = obs.shape[0]
         noise = self.noise((b, m * self.act_dim), obs.device, deterministic).reshape(b * m, self.act_dim)
         obs_m = obs.repeat_interleave(m, dim=0)
@@ -142,6 +166,11 @@ class RFM(GenerativeAgent):
         candidates: M, flow samples per action at acting time (best by Q).
         flow_steps: Euler steps of the flow (10, the paper's inference steps).
         t_min: interpolation times are drawn from ``U(t_min, 1)`` (the target divides by ``t``).
+        posterior_proposal: where the ``K`` importance draws of ``X_0`` come from: ``"prior"`` (``N(0, I)``, the
+            estimator as written) or ``"policy"`` (half of them from ``N(ε, s_t² I)`` around the noise ``ε`` that
+            made ``u_t`` from the policy's sample, ``s_t = min(1, proposal_scale · t / (1 - t))``, i.e. a Gaussian of
+            width ``proposal_scale`` around the policy's ``u_1``; weights importance-corrected, same estimand).
+        proposal_scale: that width, in latent units.
         actor_hidden_dims, value_hidden_dims: MLP widths (SAC's 2×256 by default).
     """
 
@@ -189,6 +218,8 @@ class RFM(GenerativeAgent):
         candidates: int = 32,
         flow_steps: int = 10,
         t_min: float = 0.02,
+        posterior_proposal: str = "prior",
+        proposal_scale: float = 0.5,
         actor_hidden_dims: Sequence[int] = (256, 256),
         value_hidden_dims: Sequence[int] = (256, 256),
         **base_kwargs: Any,
@@ -197,6 +228,11 @@ class RFM(GenerativeAgent):
             raise ValueError(f"eta must be a number or 'optimal', got {eta!r}")
         if not 0.0 < t_min < 1.0:
             raise ValueError(f"t_min must be in (0, 1), got {t_min}")
+        if posterior_proposal not in ("prior", "policy"):
+            raise ValueError(f"posterior_proposal must be 'prior' or 'policy', got {posterior_proposal!r}")
+        if proposal_scale <= 0:
+            raise ValueError(f"proposal_scale must be positive, got {proposal_scale}")
+        self.posterior_proposal, self.proposal_scale = posterior_proposal, proposal_scale
         if base_kwargs.get("action_horizon", 1) != 1:
             raise ValueError("RFM acts one step at a time (action_horizon=1)")
         self.temperature, self.num_samples, self.eta, self.candidates = temperature, num_samples, eta, candidates
@@ -249,11 +285,16 @@ class RFM(GenerativeAgent):
         with torch.no_grad():
             u_1 = pi.latent_actions(obs, torch.randn((b, pi.act_dim), device=obs.device))
             t = self.t_min + (1 - self.t_min) * torch.rand((b, 1), device=obs.device)
-            u_t = t * u_1 + (1 - t) * torch.randn_like(u_1)
-        mu_0 = snis_posterior_mean(self.log_target(obs), u_t, t, self.num_samples, self.eta).detach()
-        target_v = (u_t - mu_0) / t
+            noise = torch.randn_like(u_1)
+            u_t = t * u_1 + (1 - t) * noise
+        center = scale = None
+        if self.posterior_proposal == "policy":  # draws around the x_0 that maps u_t back to the policy's u_1
+            center, scale = noise, (self.proposal_scale * t / (1 - t).clamp_min(1e-6)).clamp_max(1.0)
+        mu_0, ess = snis_posterior_mean(self.log_target(obs), u_t, t, self.num_samples, self.eta, center, scale,
+                                        return_ess=True)
+        target_v = (u_t - mu_0.detach()) / t
         loss = (pi.velocity(obs, u_t, t).float() - target_v).square().mean()
-        return loss, {"actor_loss": loss.detach(), "target_v_abs": target_v.abs().mean()}
+        return loss, {"actor_loss": loss.detach(), "target_v_abs": target_v.abs().mean(), "snis_ess": ess.mean()}
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One Adam step on critic + RFM-N losses (disjoint parameters), then the critics' Polyak update."""

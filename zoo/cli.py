@@ -234,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=200_000, help="gradient steps (default: the zoo budget, 200k)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="run folder; rerun the same command to resume")
-    t.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    t.add_argument("--precision", choices=["fp32", "bf16"], default=None,
+                   help="default fp32; with --finetune-from, the checkpoint's")
     t.add_argument("--budget", choices=["zoo", "paper"], default="zoo", help="zoo: 4x256 MLPs; paper: its sizes")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a constructor argument")
     t.add_argument("--bc-only", action="store_true",

@@ -93,7 +93,8 @@ def _command(method: str, task: str, steps: int, seed: int, precision: str, budg
 
 class _Checkpointer(BaseCallback):
     """Writes the run's checkpoint every ``every`` gradient steps (after that step's update); online, every
-    ``every`` env steps (after the step's transition is stored, before its update)."""
+    ``every`` env steps, once the step's transition is stored and its update done (when the next rollout starts:
+    SB3 stores a transition after ``on_step`` and trains after ``on_rollout_end``)."""
 
     def __init__(self, run: Run, every: int) -> None:
         super().__init__()
@@ -104,11 +105,11 @@ class _Checkpointer(BaseCallback):
         if _crossed(self.num_timesteps, self.every, self.model.n_envs):
             if self.model.env is None:
                 self.run.checkpoint()
-            else:  # online, SB3 stores the step's transition after on_step: checkpoint when the rollout ends
+            else:
                 self._pending = True
         return True
 
-    def _on_rollout_end(self) -> None:
+    def _on_rollout_start(self) -> None:
         if self._pending:
             self.run.checkpoint()
             self._pending = False
@@ -116,8 +117,8 @@ class _Checkpointer(BaseCallback):
 
 class _StopOnSignal(BaseCallback):
     """Turns SIGTERM / SIGINT into a clean stop: offline, checkpoint after the current gradient step and end
-    ``learn_offline``; online, at the end of the current rollout (SB3 stores a step's transition after ``on_step``,
-    so stopping inside a rollout would checkpoint a counter one transition ahead of the buffer)."""
+    ``learn_offline``; online, when the next rollout starts (after the last step's transition is stored and its
+    update done, as :class:`_Checkpointer`), so a resumed run repeats and skips nothing."""
 
     def __init__(self, run: Run) -> None:
         super().__init__()
@@ -141,9 +142,10 @@ class _StopOnSignal(BaseCallback):
             return False
         return True
 
-    def _on_rollout_end(self) -> None:
+    def _on_rollout_start(self) -> None:
         if self.requested:
-            self.run.checkpoint()
+            if self.run.checkpointed_at != self.model.num_timesteps:
+                self.run.checkpoint()
             raise _SignalStop
 
 
@@ -340,7 +342,7 @@ def train(
     steps: int,
     seed: int,
     out: str | Path,
-    precision: str = "fp32",
+    precision: str | None = None,
     budget: str = "zoo",
     overrides: dict[str, Any] | None = None,
     checkpoint_every: int = 10_000,
@@ -363,12 +365,14 @@ def train(
     """Train (or resume) ``method`` on ``task_id`` for ``steps`` gradient steps in the run folder ``out``.
 
     Returns the trained agent. ``eval_episodes``: 0 skips evaluation, None uses the task's protocol.
+    ``precision``: ``fp32`` / ``bf16``; None: fp32, or the checkpoint's for ``finetune_from``.
     ``finetune_from``: offline-to-online finetuning of a published checkpoint (directory or repo id) of
     ``method`` on ``task_id``: ``learn()`` in the task's env for ``steps`` env steps with the task's dataset kept in
     the buffer (``overrides`` may set ``online_fraction``, e.g. 0.5 for RLPD's symmetric sampling), no random
     warm-up, published as the ``o2o`` variant with ``base_model`` set. ``variant``: the repo-id variant of the
     published checkpoint (``bc``, ``eta0``, ...).
-    ``n_envs``: online, step that many envs at once (SB3's ``DummyVecEnv``; ``steps`` counts env steps of all).
+    ``n_envs``: online, step that many envs at once (SB3's ``DummyVecEnv``; ``steps`` counts env steps of all; one
+    gradient step per env step, i.e. ``gradient_steps=-1``, unless ``overrides`` set it).
     ``eval_every``: also score the agent every that many steps (``eval_every_episodes`` episodes) into the log.
     ``init_from``: a ``bc_only`` run's model folder whose BC flow starts a QAM / TRQAM run (stage 2 of TRQAM's
     pipeline); recorded as the checkpoint's ``base_model``.
@@ -388,6 +392,11 @@ def train(
     # A finetuning run keeps its checkpoint's settings: only explicit overrides apply.
     kwargs = dict(overrides or {}) if finetune_from is not None else {**hyperparams(algo_name, task_id, budget),
                                                                        **(overrides or {})}
+    if n_envs > 1 and (task.online or finetune_from is not None):
+        kwargs.setdefault("gradient_steps", -1)  # SB3: as many updates as env steps collected (one per env step)
+    if precision is None:
+        precision = "fp32" if finetune_from is None else str(
+            (hub.read_config(hub.resolve(finetune_from))["algo_kwargs"]).get("precision", "fp32"))
     run = Run(out)
     asked = {"method": algo_name, "task": task.task_id, "seed": seed, "precision": precision, "budget": budget,
              "hyperparams": kwargs}
@@ -467,7 +476,7 @@ def train(
         callbacks = [_Checkpointer(run, checkpoint_every)] + ([callback] if callback is not None else [])
         if eval_every:
             callbacks.append(_PeriodicEval(task.task_id, eval_every, eval_every_episodes))
-        callbacks.append(stop)  # last: its checkpoint at a rollout's end follows the periodic one
+        callbacks.append(stop)  # last: at a rollout's start it follows (and reuses) the periodic checkpoint
         try:
             if online:  # SB3's log_interval counts episodes
                 agent.learn(steps - start, callback=callbacks, log_interval=1, progress_bar=progress_bar,
@@ -479,12 +488,12 @@ def train(
             pass
         finally:
             stop._on_training_end()
-        if run.checkpointed_at != agent.num_timesteps and not stop.requested:
+        if run.checkpointed_at != agent.num_timesteps:
             run.checkpoint()
     run._record_segment()
     agent.logger.close()
     run.merge_logs()
-    if stop.requested:
+    if stop.requested and agent.num_timesteps < steps:
         raise TrainingStopped(run.out, int(agent.num_timesteps))
 
     final = run.out / MODEL
@@ -495,6 +504,7 @@ def train(
         if (run.out / name).is_file():
             shutil.copy(run.out / name, final / name)
     results = evaluate_checkpoint(final, episodes=eval_episodes, progress_bar=progress_bar) if eval_episodes != 0 else None
+    agent.source_dir = final  # not the checkpoint it started from: its log and results are not this run's
     agent.save_pretrained(final, results=results, **extras)
     return agent
 

@@ -27,6 +27,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -228,6 +229,9 @@ class GenerativeAgent(OffPolicyAlgorithm):
         self.offline_dataset_info: dict[str, Any] = {}
         self.config: dict[str, Any] = {}  # config.json of the checkpoint this agent was loaded from
         self.source_dir: Path | None = None
+        self._trained_online = False  # learn() ran since construction / loading (a finetuned model, variant o2o)
+        self._trained_since_load = False
+        self._base_config: dict[str, Any] | None = None  # config of the checkpoint loaded to finetune (not resume)
         self._predict_state: tuple[np.ndarray, np.ndarray] | None = None
         self._info_sums: dict[str, torch.Tensor] = {}
         self._info_count = 0
@@ -388,10 +392,19 @@ class GenerativeAgent(OffPolicyAlgorithm):
             raise ValueError(
                 f"dataset actions have shape {dataset.action_space.shape}, the agent expects {self.action_space.shape}"
             )
+        recorded = self.offline_dataset_info.get("sha256")
+        # A trained or loaded agent keeps the observation statistics its networks were trained with.
+        keep_statistics = bool(recorded or self.offline_dataset_info) and (
+            self._base_config is not None or self._n_updates > 0)
+        if recorded and dataset.info.get("sha256") and dataset.info["sha256"] != recorded:
+            warnings.warn(
+                f"{dataset.dataset_id} (sha256 {dataset.info['sha256'][:12]}) is not the data this agent was trained on "
+                f"({self.offline_dataset_info.get('id')}, sha256 {recorded[:12]}); the observation normalisation of the "
+                "checkpoint is kept", stacklevel=2)
         # Dataset actions are clipped just inside the box, as in FQL's data pipeline (eps 1e-5).
         scaled = np.clip(self.policy.scale_action(dataset.actions), -1 + 1e-5, 1 - 1e-5).astype(np.float32)
         self.replay_buffer.load_dataset(dataset, scaled_actions=scaled)  # type: ignore[union-attr]
-        if self.normalize_observations:
+        if self.normalize_observations and not keep_statistics:
             mean = dataset.observations.mean(0)
             std = dataset.observations.std(0) + 1e-3
             self.policy.obs_mean.copy_(torch.as_tensor(mean))
@@ -419,6 +432,7 @@ class GenerativeAgent(OffPolicyAlgorithm):
             self.load_offline_data(dataset)
         elif len(self.replay_buffer) == 0:  # type: ignore[arg-type]
             raise ValueError("no offline data: pass a Dataset (zoo.datasets.load(...) or Dataset.from_arrays(...))")
+        self._trained_since_load = True
         if reset_num_timesteps:
             self.num_timesteps = 0
         total = self.num_timesteps + int(n_steps)
@@ -456,6 +470,37 @@ class GenerativeAgent(OffPolicyAlgorithm):
         return callback
 
     # ------------------------------------------------------------------ online training
+    def learn(  # type: ignore[override]
+        self: SelfAgent,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "run",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+        keep_offline_data: bool = True,
+    ) -> SelfAgent:
+        """SB3's online ``learn()``. An agent trained offline (after ``learn_offline``, ``load`` or
+        ``from_pretrained``) keeps its dataset in the buffer beside the online transitions, as offline-to-online
+        finetuning does (FQL, RLPD): a loaded agent's dataset is read from disk first (``zoo.datasets.load``; a
+        missing one raises with the ``genzoo data build`` command). ``keep_offline_data=False`` trains on online
+        transitions only."""
+        dataset_id = self.offline_dataset_info.get("id")
+        if keep_offline_data and dataset_id and self.replay_buffer.n_offline == 0:  # type: ignore[union-attr]
+            from zoo import datasets
+
+            self.load_offline_data(datasets.load(dataset_id))
+        self._trained_online = True
+        self._trained_since_load = True
+        return super().learn(total_timesteps, callback=callback, log_interval=log_interval, tb_log_name=tb_log_name,
+                             reset_num_timesteps=reset_num_timesteps, progress_bar=progress_bar)
+
+    def _update_info_buffer(self, infos: list[dict[str, Any]], dones: np.ndarray | None = None) -> None:
+        # OGBench reports info["success"]; SB3 logs rollout/success_rate from info["is_success"].
+        infos = [{**info, "is_success": info["success"]} if "success" in info and "is_success" not in info else info
+                 for info in infos]
+        super()._update_info_buffer(infos, dones)
+
     def _sample_action(
         self, learning_starts: int, action_noise: Any = None, n_envs: int = 1
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -596,7 +641,14 @@ class GenerativeAgent(OffPolicyAlgorithm):
         # steps: gradient steps offline (learn_offline counts them as timesteps), env steps online
         cfg["training"] = {"steps": int(self.num_timesteps), "seed": self.seed, "torch_version": torch.__version__,
                            "base_model": self.config.get("base_model")}  # set by e.g. QAM.init_from_bc
-        for key in ("task", "env_id", "dataset", "training"):
+        if self._base_config is not None and self._trained_since_load:
+            # trained further after loading (not resuming): a new model whose base is the loaded checkpoint
+            cfg["training"].update(base_model=self.default_repo_id(self._base_config), variant="o2o" if
+                                   self._trained_online else (self._base_config.get("training") or {}).get("variant"))
+            keep: tuple[str, ...] = ("task", "env_id")
+        else:
+            keep = ("task", "env_id", "dataset", "training")
+        for key in keep:
             if key in self.config:
                 cfg[key] = self.config[key]
         cfg.update(config)
@@ -646,20 +698,23 @@ class GenerativeAgent(OffPolicyAlgorithm):
         """Write a Hub repo: weights, config.json, the model card (README.md), results.json and training_log.csv.
 
         ``results`` is an ``evaluation.evaluate`` record; by default the one this agent was loaded with (if any).
-        Files of the source checkpoint (results, training log and its plot, replay video) are carried over; the
+        Files of the source checkpoint (results, training log and its plot, replay video) are carried over unless the
+        agent was trained further after loading (it is then a new model with that checkpoint as ``base_model``); the
         card shows ``replay.mp4`` when the directory has one (``zoo.catalog.bundle`` records it).
         """
         out = Path(save_directory)
         self.save(out, **config)
         cfg = hub.read_config(out)
-        if results is None and self.source_dir is not None and (self.source_dir / "results.json").is_file():
-            results = json.loads((self.source_dir / "results.json").read_text())
+        # a model trained further since loading is not the source checkpoint: its score and log do not carry over
+        source = None if self._trained_since_load and self._base_config is not None else self.source_dir
+        if results is None and source is not None and (source / "results.json").is_file():
+            results = json.loads((source / "results.json").read_text())
         if results is not None:
             (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        if self.source_dir is not None and self.source_dir.resolve() != out.resolve():
+        if source is not None and source.resolve() != out.resolve():
             for name in ("training_log.csv", "training_log.png", "replay.mp4"):
-                if (self.source_dir / name).is_file():
-                    shutil.copyfile(self.source_dir / name, out / name)
+                if (source / name).is_file():
+                    shutil.copyfile(source / name, out / name)
         repo = repo_id or self.default_repo_id(cfg)
         card = hub.render_card(repo, cfg, results, self.card_info(cfg, results), replay=(out / "replay.mp4").is_file())
         (out / "README.md").write_text(card)
@@ -778,6 +833,8 @@ class GenerativeAgent(OffPolicyAlgorithm):
         agent.offline_dataset_info = config.get("dataset") or {}
         agent.config = config
         agent.source_dir = Path(path)
+        if not training_state:
+            agent._base_config = config
         if training_state and (Path(path) / hub.TRAINING_STATE_FILE).exists():
             agent.load_training_state(path)
         return agent

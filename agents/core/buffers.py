@@ -7,7 +7,10 @@ training device, one gather per batch, and an optional fixed fraction of each ba
 
 Chunks (horizon ``H``) follow the action-chunking recipe of QAM (Li & Levine, arXiv 2601.14234): row ``i`` yields
 ``actions[i:i+H]``, ``rewards[i:i+H]`` and the state ``H`` rows later; rows past the end of the trajectory are
-marked invalid, and the bootstrap uses the last valid row's next observation and mask.
+marked invalid, and the bootstrap uses the last valid row's next observation and mask. Online rows of ``E`` envs
+are written interleaved, so an env's next transition is ``E`` rows on (modulo the ring); each online row records
+its write number, and a chunk step counts only if it is that env's next write (not a row yet to be written at the
+write head, nor an older one the ring has not overwritten yet).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class TransitionBuffer:
         self.n_offline = 0
         self.n_online = 0  # rows currently filled in the online ring
         self.online_pos = 0  # next ring slot to write
+        self.online_written = 0  # online rows written so far (the ring slot is this modulo the capacity)
+        self.n_envs = 1  # rows per add(): the stride between an env's consecutive online transitions
         self.dataset_id: str | None = None
         self._alloc(0)
 
@@ -60,7 +65,8 @@ class TransitionBuffer:
         self.rewards = torch.zeros(n, **kw)
         self.masks = torch.zeros(n, **kw)
         self.episode_ends = torch.ones(n, dtype=torch.bool, device=self.device)
-        self.n_offline, self.n_online, self.online_pos = n_offline, 0, 0
+        self.write_index = torch.full((self.online_capacity,), -1, dtype=torch.int64, device=self.device)
+        self.n_offline, self.n_online, self.online_pos, self.online_written = n_offline, 0, 0, 0
 
     def __len__(self) -> int:
         return self.n_offline + self.n_online
@@ -96,6 +102,7 @@ class TransitionBuffer:
         """Append a batch of online transitions (one row per env)."""
         if self.online_capacity == 0:
             raise RuntimeError("this buffer has no online capacity; construct the agent with buffer_size > 0")
+        self.n_envs = len(obs)
         for i in range(len(obs)):
             row = self.n_offline + self.online_pos
             self.observations[row] = torch.as_tensor(obs[i], dtype=torch.float32)
@@ -104,6 +111,8 @@ class TransitionBuffer:
             self.rewards[row] = float(reward[i])
             self.masks[row] = 1.0 - float(terminal[i])
             self.episode_ends[row] = bool(episode_end[i])
+            self.write_index[self.online_pos] = self.online_written
+            self.online_written += 1
             self.online_pos = (self.online_pos + 1) % self.online_capacity
             self.n_online = min(self.n_online + 1, self.online_capacity)
 
@@ -145,13 +154,21 @@ class TransitionBuffer:
                 "masks": self.masks[rows],
             }
         offsets = torch.arange(horizon, device=self.device)
-        idx = rows[:, None] + offsets  # (B, H)
-        idx = idx.clamp_max(len(self.observations) - 1)
+        idx = (rows[:, None] + offsets).clamp_max(max(self.n_offline - 1, 0))  # offline: the next rows
+        in_order = torch.ones_like(idx, dtype=torch.bool)
+        if self.n_online:
+            slot = (rows - self.n_offline).clamp_min(0)
+            step = offsets * self.n_envs
+            next_slot = (slot[:, None] + step) % self.online_capacity  # the same env's next transitions
+            online = (rows >= self.n_offline)[:, None]
+            idx = torch.where(online, self.n_offline + next_slot, idx)
+            written_next = self.write_index[next_slot] == self.write_index[slot][:, None] + step
+            in_order = torch.where(online, written_next, in_order)
         ends = self.episode_ends[idx]
-        # valid[j] = no trajectory end strictly before step j of the chunk
+        # valid[j] = step j is stored and no trajectory end lies strictly before it in the chunk
         ended_before = torch.cumsum(ends.int(), dim=1) - ends.int()
-        valid = ended_before == 0
-        last = rows + valid.sum(dim=1) - 1
+        valid = torch.cumprod(((ended_before == 0) & in_order).int(), dim=1).bool()
+        last = idx.gather(1, (valid.sum(dim=1) - 1)[:, None]).squeeze(1)
         idx = torch.where(valid, idx, last[:, None])
         return {
             "observations": self.observations[rows],
@@ -167,6 +184,8 @@ class TransitionBuffer:
         online ring fills from its start, so they are the first ``len(self)``)."""
         out = {f"buffer/{k}": getattr(self, k)[: len(self)].contiguous() for k in _FIELDS}
         out["buffer/counters"] = torch.tensor([self.n_offline, self.n_online, self.online_pos, self.online_capacity])
+        out["buffer/write_index"] = self.write_index[: self.n_online].contiguous()
+        out["buffer/stream"] = torch.tensor([self.online_written, self.n_envs])
         return out
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
@@ -177,6 +196,12 @@ class TransitionBuffer:
             saved = tensors[f"buffer/{k}"]
             getattr(self, k)[: len(saved)].copy_(saved)
         self.n_online, self.online_pos = n_online, pos
+        if "buffer/write_index" in tensors:
+            self.write_index[:n_online].copy_(tensors["buffer/write_index"])
+            self.online_written, self.n_envs = (int(v) for v in tensors["buffer/stream"])
+        else:  # saved before write numbers were kept: one env, ring not wrapped
+            self.write_index[:n_online] = torch.arange(n_online, device=self.device)
+            self.online_written, self.n_envs = n_online, 1
 
 
 def chunk_td_terms(batch: dict[str, torch.Tensor], gamma: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -89,3 +89,47 @@ def test_state_round_trip_saves_filled_rows_only(toy_dataset):
     a = buf.sample(64, generator=torch.Generator().manual_seed(1))
     b = other.sample(64, generator=torch.Generator().manual_seed(1))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _add_steps(buf: TransitionBuffer, n_steps: int, n_envs: int, start: int = 0) -> None:
+    """Online steps of ``n_envs`` envs; env e's action at step t is ``100 * e + t`` (never an episode end)."""
+    for t in range(start, start + n_steps):
+        a = np.array([[100.0 * e + t] for e in range(n_envs)], np.float32)
+        z = np.zeros((n_envs, 2), np.float32)
+        buf.add(z, z, a, np.ones(n_envs), np.zeros(n_envs), np.zeros(n_envs, bool))
+
+
+def _chunks(buf: TransitionBuffer, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    batch = buf.sample(256, horizon=horizon, generator=torch.Generator().manual_seed(0))
+    return batch["actions"][..., 0].numpy(), batch["valid"].numpy().astype(bool)
+
+
+def test_online_chunks_follow_their_own_env_and_stop_at_the_write_head():
+    buf = TransitionBuffer(obs_dim=2, act_dim=1, online_capacity=64)
+    _add_steps(buf, 10, n_envs=2)
+    actions, valid = _chunks(buf, horizon=3)
+    for row, ok in zip(actions, valid):
+        env, t = divmod(int(row[0]), 100)
+        # the same env's next actions, as far as they are stored (the last steps are still to be written)
+        assert ok.tolist() == [j == 0 or t + j <= 9 for j in range(3)]
+        np.testing.assert_array_equal(row[ok], [100 * env + t + j for j in range(int(ok.sum()))])
+
+
+def test_online_chunks_do_not_run_into_rows_the_ring_has_not_overwritten_yet():
+    buf = TransitionBuffer(obs_dim=2, act_dim=1, online_capacity=6)
+    _add_steps(buf, 4, n_envs=1)
+    _add_steps(buf, 4, n_envs=1, start=4)  # steps 6, 7 overwrite 0, 1: the ring holds 2..7, head at slot 2
+    actions, valid = _chunks(buf, horizon=2)
+    assert set(actions[:, 0].astype(int)) == {2, 3, 4, 5, 6, 7}
+    for row, ok in zip(actions, valid):
+        assert ok[1] == (row[0] < 7) and (not ok[1] or row[1] == row[0] + 1)
+
+
+def test_state_round_trip_keeps_the_write_order():
+    buf = TransitionBuffer(obs_dim=2, act_dim=1, online_capacity=16)
+    _add_steps(buf, 5, n_envs=2)
+    restored = TransitionBuffer(obs_dim=2, act_dim=1, online_capacity=16)
+    restored.load_state_tensors(buf.state_tensors())
+    assert (restored.online_written, restored.n_envs) == (10, 2)
+    for a, b in zip(_chunks(buf, 3), _chunks(restored, 3)):
+        np.testing.assert_array_equal(a, b)

@@ -176,9 +176,47 @@ def test_offline_to_online_finetuning_keeps_the_dataset_and_records_its_base(tmp
     assert agent.default_repo_id(config) == "genzoo/fql-ogbench-cube-single-task1-o2o-seed0"
     card = (tmp_path / "o2o" / "model" / "README.md").read_text()
     assert "base_model" in card
+    # the published log is the finetuning run's (no episode ended in 30 steps), not the base model's
+    assert "time/gradient_steps" not in (tmp_path / "o2o" / "model" / "training_log.csv").read_text()
     with pytest.raises(ValueError, match="not DiffusionBC"):
         train("diffusionbc", "ogbench/cube-single-task1", steps=10, out=tmp_path / "bad", finetune_from=base,
               checkpoint_every=10, log_interval=10, **common)
+
+
+def test_online_checkpoints_hold_the_update_of_their_last_step_and_resume_without_skipping(tmp_path):
+    small = {"actor_hidden_dims": [16], "value_hidden_dims": [16], "batch_size": 8, "num_samples": 2,
+             "candidates": 2, "learning_starts": 0}
+    common = dict(seed=0, checkpoint_every=10, log_interval=5, eval_episodes=0, progress_bar=False, overrides=small)
+    with pytest.raises(KeyboardInterrupt):
+        train("rfm", "gymnasium/Hopper-v5", steps=20, out=tmp_path / "r", callback=_AtStep(15, _kill), **common)
+    counters = read_tensors(tmp_path / "r" / "checkpoint" / "training_state.safetensors")["counters"].tolist()
+    assert counters[:2] == [10, 10]  # env steps, updates: the 10th step's update is in the checkpoint
+    agent = train("rfm", "gymnasium/Hopper-v5", steps=20, out=tmp_path / "r", **common)
+    assert agent.num_timesteps == 20 and agent._n_updates == 20 and agent.replay_buffer.n_online == 20
+
+
+def test_python_api_finetuning_of_a_loaded_agent_keeps_its_data_and_records_its_base(tmp_path, tiny_ogbench_dir,
+                                                                                      monkeypatch):
+    from evaluation import tasks
+
+    train("fql", "ogbench/cube-single-task1", steps=20, out=tmp_path / "off", checkpoint_every=20, seed=0,
+          eval_episodes=0, dataset_dir=tiny_ogbench_dir, **FAST | {"log_interval": 10})
+    monkeypatch.setenv("GENZOO_OGBENCH_DIR", str(tiny_ogbench_dir))
+    env = tasks.get("ogbench/cube-single-task1").make_env()
+    agent = zoo.load(tmp_path / "off" / "model", env=env, learning_starts=0)
+    mean = agent.policy.obs_mean.clone()
+    agent.learn(12)  # reads the checkpoint's dataset into the buffer first
+    assert agent.replay_buffer.n_offline == json.loads((tmp_path / "off" / "model" / "config.json").read_text())[
+        "dataset"]["rows"] and agent.replay_buffer.n_online == 12
+    assert torch.equal(agent.policy.obs_mean, mean)  # the checkpoint's normalisation is kept
+    out = agent.save_pretrained(tmp_path / "ft")
+    training = json.loads((out / "config.json").read_text())["training"]
+    assert training["steps"] == 12 and training["variant"] == "o2o"
+    assert training["base_model"] == "genzoo/fql-ogbench-cube-single-task1-seed0"
+    assert not (out / "training_log.csv").exists()  # the base model's log is not this model's
+    resaved = zoo.load(tmp_path / "off" / "model").save_pretrained(tmp_path / "same")  # no training: unchanged
+    assert json.loads((resaved / "config.json").read_text())["training"]["base_model"] is None
+    assert (resaved / "training_log.csv").exists()
 
 
 def test_online_run_with_two_envs_checkpoints_on_crossing(tmp_path):
@@ -187,6 +225,7 @@ def test_online_run_with_two_envs_checkpoints_on_crossing(tmp_path):
     agent = train("rfm", "gymnasium/Hopper-v5", steps=30, seed=0, out=tmp_path / "r2", checkpoint_every=15,
                   log_interval=5, eval_episodes=0, progress_bar=False, overrides=small, n_envs=2)
     assert agent.n_envs == 2 and agent.num_timesteps == 30 and agent.replay_buffer.n_online == 30
+    assert agent._n_updates == 30 - 10  # one update per env step after the warm-up (gradient_steps=-1)
     run = json.loads((tmp_path / "r2" / "run.json").read_text())
     assert run["segments"][-1]["end"] == 30
 
