@@ -12,8 +12,12 @@ lives in an unbounded latent ``u`` with ``a = tanh(u_1)``, so the target density
     v̂_t = α̇ ū_1 + β̇ ū_0 = (u_t - μ_{0|t}) / t,     μ_{0|t} = E_{q*}[X_0 | u_t],
     q*(x_0 | u_t) ∝ N(x_0; 0, I) · p_1((u_t - β_t x_0) / α_t),
 
-a posterior mean estimated by self-normalised importance sampling with ``K`` draws ``x_0^k ~ N(0, I)`` (the change of
-variables to ``x_1^k`` has a constant Jacobian, which cancels). The Langevin–Stein control variate (Thm. 4.14) adds
+a posterior mean estimated by self-normalised importance sampling with ``K`` draws of ``x_0`` (the change of
+variables to ``x_1^k`` has a constant Jacobian, which cancels). Drawn from the prior ``N(0, I)`` alone, the implied
+``x_1`` spreads over ``(1 - t)/t`` and at small ``t`` one draw takes all the weight; by default half the draws come
+from a Gaussian around the noise that produced ``u_t`` from the policy's sample (``posterior_proposal``), with the
+weights corrected by prior / mixture (same estimand; experiments/RESULTS-rfm-toy.md).
+The Langevin–Stein control variate (Thm. 4.14) adds
 ``Λ ⊙ s*`` with the posterior score ``s*(x_0) = -x_0 - (β_t/α_t) ∇ log p_1(x_1)``, which has zero mean under q*:
 
     μ̂ = Σ_k w_k (x_0^k + Λ ⊙ s*_k),    w = softmax_k log p_1(x_1^k).
@@ -197,6 +201,10 @@ class RFM(GenerativeAgent):
         {"name": "proposal for u_t", "value": "u_1 from the current policy, noised along the interpolant",
          "why": "the paper's 'policy-induced proposal', as we read it"},
         {"name": "time distribution", "value": "U(0.02, 1)", "why": "the target divides by t"},
+        {"name": "importance draws of X_0", "value": "half from N(ε, s_t²) around the noise that made u_t from the "
+         "policy's sample (width 0.5 around its u_1 in the latent), half from the prior; weights corrected",
+         "why": "from the prior alone the policy ends 3-4x wider than exp(Q/λ) on a toy with a known answer; this "
+         "reaches 0.8x (experiments/RESULTS-rfm-toy.md); the paper's proposal was not found"},
         {"name": "candidates M at acting time", "value": "32, best by min of the twin critics", "why": "not found"},
         {"name": "networks", "value": "2x256 MLPs, GELU, no LayerNorm", "why": "SAC's sizes; not found"},
         {"name": "random warm-up", "value": "learning_starts=5000 env steps from scratch", "why": "common MuJoCo "
@@ -218,7 +226,7 @@ class RFM(GenerativeAgent):
         candidates: int = 32,
         flow_steps: int = 10,
         t_min: float = 0.02,
-        posterior_proposal: str = "prior",
+        posterior_proposal: str = "policy",
         proposal_scale: float = 0.5,
         actor_hidden_dims: Sequence[int] = (256, 256),
         value_hidden_dims: Sequence[int] = (256, 256),

@@ -33,9 +33,9 @@ from agents import RFM
 from agents.rfm import log_sech2
 
 CONFIGS = {  # name -> RFM constructor arguments
-    "prior-K32": {},
-    "prior-K128": {"num_samples": 128},
-    "prior-K32-tmin0.2": {"t_min": 0.2},
+    "prior-K32": {"posterior_proposal": "prior"},
+    "prior-K128": {"posterior_proposal": "prior", "num_samples": 128},
+    "prior-K32-tmin0.2": {"posterior_proposal": "prior", "t_min": 0.2},
     "policy-0.5": {"posterior_proposal": "policy", "proposal_scale": 0.5},
     "policy-0.25": {"posterior_proposal": "policy", "proposal_scale": 0.25},
     "policy-0.5-K128": {"posterior_proposal": "policy", "proposal_scale": 0.5, "num_samples": 128},

@@ -7,6 +7,10 @@ warm-up RFM's runs use. Every ``--eval-every`` env steps the policy is scored wi
 same fixed seeds as ``genzoo train --eval-every`` (10000, 10001, ...), written to ``<out>/eval.csv``
 (``time/total_timesteps, eval/score, eval/return``): the same columns as a genzoo run's ``training_log.csv``, so
 ``experiments/plot_online.py`` reads both. SAC checkpoints are SB3 pickles and are not published.
+
+Each method is scored with its own acting rule: SAC with its mean action (``deterministic=True``, how the SAC paper
+and SB3 evaluate it), RFM with best-of-M flow samples (its paper's acting rule; the task protocol's
+``deterministic=False``). The plots and RESULTS.md state this beside the curves.
 """
 
 from __future__ import annotations

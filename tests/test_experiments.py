@@ -80,3 +80,8 @@ def test_sampling_steps_table_of_a_checkpoint(tmp_path, tiny_ogbench_dir):
                "--out", str(tmp_path / "s.json"))
     assert "| 1 |" in out and "| 4 (trained default) |" in out
     assert set(json.loads((tmp_path / "s.json").read_text())) == {"1", "4"}
+
+
+def test_rfm_boltzmann_toy_prints_its_table():
+    out = _run("rfm_boltzmann_toy.py", "--dims", "2", "--steps", "3", "--configs", "prior-K32", "policy-0.5")
+    assert "| 2 | prior-K32 |" in out and "| 2 | policy-0.5 |" in out

@@ -85,3 +85,36 @@ def test_acting_picks_the_best_candidate_and_a_tiny_online_run(tmp_path):
     picked = pi.sample_actions(torch.zeros(200, 3), candidates=64)
     single = pi.sample_actions(torch.zeros(200, 3), candidates=1)
     assert (picked - 0.3).abs().mean() < 0.5 * (single - 0.3).abs().mean()
+
+
+@pytest.mark.parametrize("eta", [0.0, "optimal"])
+def test_the_policy_informed_proposal_estimates_the_same_posterior_mean(eta):
+    log_target, u_t, t, exact = _gaussian_case(t=0.1, rows=512)
+    torch.manual_seed(0)
+    center = torch.full_like(u_t, 3.0)  # a poor centre: the prior half of the mixture keeps the estimate consistent
+    est, ess = snis_posterior_mean(log_target, u_t, t, num_samples=2048, eta=eta, proposal_center=center,
+                                   proposal_scale=torch.full_like(t, 0.3), return_ess=True)
+    assert abs(est.mean().item() - exact) < 0.02 and ess.shape == (512,) and (ess >= 1).all()
+
+
+def test_with_the_policy_proposal_the_actor_approaches_the_boltzmann_policy_of_a_fixed_critic():
+    """Q(a) = -(a - 0.3)²  (c = 2) per dim, λ = 0.1: exp(Q/λ) is N(0.3, 0.22²) truncated to (-1, 1); an untrained flow's
+    actions are ~3x wider. The prior proposal stays that wide at this budget (experiments/rfm_boltzmann_toy.py)."""
+    torch.manual_seed(0)
+    agent = RFM(env=None, observation_space=gym.spaces.Box(-1, 1, (1,)), action_space=gym.spaces.Box(-1, 1, (3,)),
+                seed=0, actor_hidden_dims=[64, 64], posterior_proposal="policy")
+
+    def log_target(obs):
+        return lambda u: -(torch.tanh(u) - 0.3).square().sum(-1) / agent.temperature + log_sech2(u).sum(-1)
+
+    agent.log_target = log_target
+    opt = torch.optim.Adam(agent.policy.velocity_net.parameters(), lr=1e-3)
+    for _ in range(300):
+        loss, _ = agent.actor_loss({"observations": torch.zeros(256, 1)})
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        actions = agent.policy.sample_actions(torch.zeros(4000, 1), candidates=1)
+    assert (actions.mean(0) - 0.3).abs().max() < 0.08
+    assert ((actions.std(0) / 0.2) - 1).abs().max() < 0.35  # exact std of the truncated normal ≈ 0.21
