@@ -318,7 +318,7 @@ def plot_training_log(rows: list[dict[str, str]], path: Path, title: str = "") -
     online = "time/gradient_steps" not in rows[0]
     steps = [float(_step_of(r)) for r in rows]
     keys = sorted({k for r in rows for k in r if (k.startswith("train/") and k != "train/n_updates")
-                   or k in ("rollout/ep_rew_mean", "eval/score")})
+                   or k in ("rollout/ep_rew_mean", "rollout/success_rate", "eval/score")})
     cols = 3
     nrows = max(1, -(-len(keys) // cols))
     fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 2.6 * nrows), squeeze=False)

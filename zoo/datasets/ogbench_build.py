@@ -221,10 +221,10 @@ def generate_episode(env, recipe: ManipRecipe, seed: int, index: int) -> dict[st
             if has_buttons:
                 rows["button_states"].append(info["prev_button_states"])
             ob = next_ob
-        dtypes = {"terminals": bool, "button_states": np.int64}
-        episode = {k: np.asarray(v, dtype=dtypes.get(k, np.float32)) for k, v in rows.items()}
-        if not recipe.health_check or _healthy(episode["qpos"]):
-            return episode
+        # the health check reads float64 qpos, as generate_manipspace.py does, before the float32 cast
+        if not recipe.health_check or _healthy(np.asarray(rows["qpos"])):
+            dtypes = {"terminals": bool, "button_states": np.int64}
+            return {k: np.asarray(v, dtype=dtypes.get(k, np.float32)) for k, v in rows.items()}
     raise RuntimeError(f"episode {index} failed the health check 100 times")
 
 
@@ -267,7 +267,8 @@ def build(
 ) -> Path:
     """Build ``{name}.npz`` and ``{name}-val.npz`` in ``dataset_dir``; return the manifest path.
 
-    Resumable: finished shards are kept in ``{dataset_dir}/.build-{name}-seed{seed}-n{episodes}/`` and skipped.
+    Resumable: finished shards are kept in ``{dataset_dir}/.build-{name}-seed{seed}-n{episodes}-{recipe hash}/`` and
+    skipped.
     """
     if name not in RECIPES:
         raise KeyError(f"no local recipe for OGBench dataset {name!r}; buildable: {sorted(RECIPES)}")
@@ -278,7 +279,12 @@ def build(
     n_val = max(1, n_train // 10)  # ogbench's loader crashes on an empty val file
     total = n_train + n_val
     dataset_dir = Path(dataset_dir).expanduser()
-    work = dataset_dir / f".build-{name}-seed{seed}-n{n_train}"
+    # shards of another recipe or simulator version are never mixed in: both are part of the folder's name
+    from importlib.metadata import version
+
+    fingerprint = hashlib.sha256(json.dumps({"recipe": asdict(recipe), "ogbench": version("ogbench")}, sort_keys=True,
+                                            default=str).encode()).hexdigest()[:10]
+    work = dataset_dir / f".build-{name}-seed{seed}-n{n_train}-{fingerprint}"
     work.mkdir(parents=True, exist_ok=True)
 
     jobs = []
