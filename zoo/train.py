@@ -367,10 +367,11 @@ def train(
     Returns the trained agent. ``eval_episodes``: 0 skips evaluation, None uses the task's protocol.
     ``precision``: ``fp32`` / ``bf16``; None: fp32, or the checkpoint's for ``finetune_from``.
     ``finetune_from``: offline-to-online finetuning of a published checkpoint (directory or repo id) of
-    ``method`` on ``task_id``: ``learn()`` in the task's env for ``steps`` env steps with the task's dataset kept in
-    the buffer (``overrides`` may set ``online_fraction``, e.g. 0.5 for RLPD's symmetric sampling), no random
-    warm-up, published as the ``o2o`` variant with ``base_model`` set. ``variant``: the repo-id variant of the
-    published checkpoint (``bc``, ``eta0``, ...).
+    ``method`` on ``task_id``, or of a run's ``checkpoint`` folder (then its targets and optimiser state continue):
+    ``learn()`` in the task's env for ``steps`` env steps with the task's dataset kept in the buffer (``overrides``
+    may set ``online_fraction``, e.g. 0.5 for RLPD's symmetric sampling), no random warm-up, published as the
+    ``o2o`` variant with ``base_model`` set. ``variant``: the repo-id variant of the published checkpoint (``bc``,
+    ``eta0``, ...).
     ``n_envs``: online, step that many envs at once (SB3's ``DummyVecEnv``; ``steps`` counts env steps of all; one
     gradient step per env step, i.e. ``gradient_steps=-1``, unless ``overrides`` set it).
     ``eval_every``: also score the agent every that many steps (``eval_every_episodes`` episodes) into the log.
@@ -444,11 +445,17 @@ def train(
     elif finetune_from is not None:
         import zoo
 
+        # A run's checkpoint folder (with training_state.safetensors) continues its target networks and optimiser
+        # moments, as FQL's online phase continues the offline agent; a published model starts them afresh.
+        with_state = (Path(finetune_from) / hub.TRAINING_STATE_FILE).is_file()
         agent = zoo.load(finetune_from, env=env, device=device, seed=seed, precision=precision, n_threads=n_threads,
-                         learning_starts=0, **kwargs)
+                         learning_starts=0, training_state=with_state, **kwargs)
         if type(agent).__name__ != algo_name or agent.config.get("task") != task.task_id:
             raise ValueError(f"{finetune_from} is {type(agent).__name__} on {agent.config.get('task')}, "
                              f"not {algo_name} on {task.task_id}")
+        if with_state:
+            agent._base_config = agent.config
+            agent.set_random_seed(seed)  # this run's seed, not the RNG state the offline run stopped with
         agent.load_offline_data(dataset)  # the offline data stays in the buffer beside the online transitions
         agent.num_timesteps = 0
     elif task.online:

@@ -181,6 +181,13 @@ def test_offline_to_online_finetuning_keeps_the_dataset_and_records_its_base(tmp
     with pytest.raises(ValueError, match="not DiffusionBC"):
         train("diffusionbc", "ogbench/cube-single-task1", steps=10, out=tmp_path / "bad", finetune_from=base,
               checkpoint_every=10, log_interval=10, **common)
+    # from the run's checkpoint folder the optimiser continues (Adam's step count goes on from the offline 20 steps)
+    for source, out, adam_steps in ((base, "fresh", 10), (tmp_path / "off" / "checkpoint", "continued", 30)):
+        train("fql", "ogbench/cube-single-task1", steps=10, out=tmp_path / out, finetune_from=source,
+              checkpoint_every=10, log_interval=10, **common)
+        state = read_tensors(tmp_path / out / "checkpoint" / "training_state.safetensors")
+        steps = {int(v) for k, v in state.items() if k.startswith("optim/") and k.endswith("/step")}
+        assert steps == {adam_steps}, (out, steps)
 
 
 def test_online_checkpoints_hold_the_update_of_their_last_step_and_resume_without_skipping(tmp_path):
