@@ -79,7 +79,7 @@ def snis_posterior_mean(
     alpha, beta = t.unsqueeze(1), (1 - t).unsqueeze(1)  # (B, 1, 1)
     x_0 = torch.randn((u_t.shape[0], num_samples, u_t.shape[1]), device=u_t.device)
     log_correction = torch.zeros(x_0.shape[:2], device=u_t.device)
-    if proposal_center is not None:
+    if proposal_center is not None and num_samples >= 2:  # one draw: the prior's
         if proposal_scale is None:
             raise ValueError("proposal_center needs proposal_scale")
         center, scale = proposal_center.float().unsqueeze(1), proposal_scale.float().unsqueeze(1)  # (B,1,D), (B,1,1)
@@ -181,6 +181,7 @@ class RFM(GenerativeAgent):
     policy_aliases: ClassVar[dict[str, type]] = {"MlpPolicy": RFMPolicy}
     policy: RFMPolicy
     unofficial: ClassVar[bool] = True
+    checkpoint_defaults: ClassVar[dict[str, Any]] = {"posterior_proposal": "prior"}  # the estimator before 2026-11-27
     paper: ClassVar[dict[str, str]] = {
         "short": "Li, Tang & Azizan, ICML 2026",
         "title": "Reverse Flow Matching",
@@ -201,7 +202,8 @@ class RFM(GenerativeAgent):
         {"name": "proposal for u_t", "value": "u_1 from the current policy, noised along the interpolant",
          "why": "the paper's 'policy-induced proposal', as we read it"},
         {"name": "time distribution", "value": "U(0.02, 1)", "why": "the target divides by t"},
-        {"name": "importance draws of X_0", "value": "half from N(ε, s_t²) around the noise that made u_t from the "
+        {"name": "importance draws of X_0", "value": "posterior_proposal='policy' (default; 'prior' before it existed, "
+         "and in checkpoints that lack the key): half from N(ε, s_t²) around the noise that made u_t from the "
          "policy's sample (width 0.5 around its u_1 in the latent), half from the prior; weights corrected",
          "why": "from the prior alone the policy ends 3-4x wider than exp(Q/λ) on a toy with a known answer; this "
          "reaches 0.8x (experiments/RESULTS-rfm-toy.md); the paper's proposal was not found"},

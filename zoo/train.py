@@ -393,8 +393,6 @@ def train(
     # A finetuning run keeps its checkpoint's settings: only explicit overrides apply.
     kwargs = dict(overrides or {}) if finetune_from is not None else {**hyperparams(algo_name, task_id, budget),
                                                                        **(overrides or {})}
-    if n_envs > 1 and (task.online or finetune_from is not None):
-        kwargs.setdefault("gradient_steps", -1)  # SB3: as many updates as env steps collected (one per env step)
     if precision is None:
         precision = "fp32" if finetune_from is None else str(
             (hub.read_config(hub.resolve(finetune_from))["algo_kwargs"]).get("precision", "fp32"))
@@ -413,6 +411,8 @@ def train(
         variant = "bc"  # stage 1 of QAM / TRQAM: the BC flow is published as the -bc variant
     if variant:
         asked["variant"] = variant
+    if n_envs > 1:
+        asked["n_envs"] = n_envs  # online chunks and the update count depend on it: a resume must keep it
     if "init_from" in asked:  # the card's base_model: the repo id the starting checkpoint is published under
         asked["base_model"] = _repo_id_of(asked["init_from"])
 
@@ -427,6 +427,8 @@ def train(
             + (f" --finetune-from {finetune_from}" if finetune_from is not None else "")
             + (f" --variant {variant}" if variant and finetune_from is None else ""))}
     run.out.mkdir(parents=True, exist_ok=True)
+    if n_envs > 1 and (task.online or finetune_from is not None):
+        kwargs.setdefault("gradient_steps", -1)  # SB3: as many updates as env steps collected (one per env step)
 
     # Offline tasks train on their dataset; online tasks (no dataset) and finetuning runs in their env with learn().
     online = task.online or finetune_from is not None
@@ -500,7 +502,7 @@ def train(
     run._record_segment()
     agent.logger.close()
     run.merge_logs()
-    if stop.requested and agent.num_timesteps < steps:
+    if stop.requested:  # even at the last step: a stopped job is given no time to evaluate (a rerun publishes)
         raise TrainingStopped(run.out, int(agent.num_timesteps))
 
     final = run.out / MODEL

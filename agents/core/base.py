@@ -157,6 +157,9 @@ class GenerativeAgent(OffPolicyAlgorithm):
     unofficial: ClassVar[bool] = False
     paper_setting: ClassVar[dict[str, Any]] = {}
     implementation_notes: ClassVar[list[str]] = []
+    # Constructor arguments added or re-defaulted after checkpoints were published: the value a config.json that lacks
+    # the key was trained with (``load`` applies it, so an old checkpoint keeps its method).
+    checkpoint_defaults: ClassVar[dict[str, Any]] = {}
     choices: ClassVar[list[dict[str, str]]] = []
 
     def __init__(
@@ -484,9 +487,14 @@ class GenerativeAgent(OffPolicyAlgorithm):
         ``from_pretrained``) keeps its dataset in the buffer beside the online transitions, as offline-to-online
         finetuning does (FQL, RLPD): a loaded agent's dataset is read from disk first (``zoo.datasets.load``; a
         missing one raises with the ``genzoo data build`` command). ``keep_offline_data=False`` trains on online
-        transitions only."""
+        transitions only. A buffer that already holds transitions is used as it is."""
         dataset_id = self.offline_dataset_info.get("id")
-        if keep_offline_data and dataset_id and self.replay_buffer.n_offline == 0:  # type: ignore[union-attr]
+        if keep_offline_data and dataset_id and len(self.replay_buffer) == 0:  # type: ignore[arg-type]
+            if dataset_id == "user":
+                raise ValueError(
+                    "this agent was trained offline on user data (Dataset.from_arrays), which a checkpoint does not "
+                    "store: call agent.load_offline_data(Dataset.from_arrays(...)) before learn() to keep it in the "
+                    "buffer, or learn(..., keep_offline_data=False) to train on online transitions only")
             from zoo import datasets
 
             self.load_offline_data(datasets.load(dataset_id))
@@ -641,11 +649,17 @@ class GenerativeAgent(OffPolicyAlgorithm):
         # steps: gradient steps offline (learn_offline counts them as timesteps), env steps online
         cfg["training"] = {"steps": int(self.num_timesteps), "seed": self.seed, "torch_version": torch.__version__,
                            "base_model": self.config.get("base_model")}  # set by e.g. QAM.init_from_bc
-        if self._base_config is not None and self._trained_since_load:
-            # trained further after loading (not resuming): a new model whose base is the loaded checkpoint
-            cfg["training"].update(base_model=self.default_repo_id(self._base_config), variant="o2o" if
-                                   self._trained_online else (self._base_config.get("training") or {}).get("variant"))
+        base_training = (self._base_config or {}).get("training") or {}
+        if self._base_config is not None and self._trained_since_load and self._trained_online:
+            # finetuned online after loading (not resuming): a new model whose base is the loaded checkpoint
+            cfg["training"].update(base_model=self.default_repo_id(self._base_config), variant="o2o",
+                                   precision=self.precision,
+                                   seed=self.seed if self.seed is not None else base_training.get("seed"))
             keep: tuple[str, ...] = ("task", "env_id")
+        elif self._base_config is not None and self._trained_since_load:
+            # trained further offline: the same model with more gradient steps
+            cfg["training"] = {**base_training, "steps": int(base_training.get("steps") or 0) + self._n_updates}
+            keep = ("task", "env_id", "dataset")
         else:
             keep = ("task", "env_id", "dataset", "training")
         for key in keep:
@@ -817,7 +831,7 @@ class GenerativeAgent(OffPolicyAlgorithm):
                 f"{path} holds a {config.get('algo')} checkpoint, not {cls.__name__}: use zoo.load(...) or "
                 f"{config.get('algo')}.load(...)"
             )
-        kwargs = {**config["algo_kwargs"], **overrides}
+        kwargs = {**cls.checkpoint_defaults, **config["algo_kwargs"], **overrides}
         if not training_state and "compile" not in overrides:
             # compile records how a run trained; a loaded model acts eagerly (no compile wait on the first
             # predict) unless asked: load(..., compile=True). Resuming a run keeps the run's setting.

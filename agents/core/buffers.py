@@ -199,8 +199,9 @@ class TransitionBuffer:
         if "buffer/write_index" in tensors:
             self.write_index[:n_online].copy_(tensors["buffer/write_index"])
             self.online_written, self.n_envs = (int(v) for v in tensors["buffer/stream"])
-        else:  # saved before write numbers were kept: one env, ring not wrapped
-            self.write_index[:n_online] = torch.arange(n_online, device=self.device)
+        else:  # saved before write numbers were kept (one env): the oldest row sits at the write position once wrapped
+            slots = torch.arange(n_online, device=self.device)
+            self.write_index[:n_online] = (slots - pos) % cap if n_online == cap else slots
             self.online_written, self.n_envs = n_online, 1
 
 

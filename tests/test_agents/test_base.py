@@ -120,3 +120,68 @@ def test_compiled_sampler_keeps_the_random_streams_and_load_acts_eagerly(tmp_pat
     assert MoMaQL.load(tmp_path / "m").compile is False
     assert MoMaQL.load(tmp_path / "m", compile=True).compile is True
     assert MoMaQL.load(tmp_path / "m", training_state=True).compile is True  # resuming keeps the run's setting
+
+
+def _echo_env():
+    import gymnasium
+
+    class Echo(gymnasium.Env):
+        observation_space = spaces.Box(-1, 1, (2,), np.float32)
+        action_space = spaces.Box(-1, 1, (2,), np.float32)
+
+        def reset(self, seed=None, options=None):
+            return np.zeros(2, np.float32), {}
+
+        def step(self, action):
+            return np.zeros(2, np.float32), 0.0, False, False, {}
+
+    return Echo()
+
+
+def _user_data(n=64):
+    from agents import Dataset
+
+    rng = np.random.default_rng(0)
+    obs = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+    return Dataset.from_arrays(obs, rng.uniform(-1, 1, (n, 2)).astype(np.float32), np.zeros(n), obs, np.zeros(n),
+                               action_space=spaces.Box(-1, 1, (2,), np.float32))
+
+
+def _fql():
+    from agents import FQL
+
+    box = spaces.Box(-1, 1, (2,), np.float32)
+    return FQL(env=None, observation_space=box, action_space=box, actor_hidden_dims=[16], value_hidden_dims=[16],
+               batch_size=8, buffer_size=100, seed=0)
+
+
+def test_learn_after_loading_an_agent_trained_on_user_data_says_how_to_keep_that_data(tmp_path):
+    import pytest
+
+    from agents import FQL
+
+    agent = _fql()
+    agent.learn_offline(_user_data(), 3, log_interval=0)
+    agent.save(tmp_path / "m")
+    loaded = FQL.load(tmp_path / "m", env=_echo_env(), learning_starts=0)
+    with pytest.raises(ValueError, match="load_offline_data"):
+        loaded.learn(4)
+    loaded.learn(4, keep_offline_data=False)
+    assert loaded.replay_buffer.n_offline == 0 and loaded.replay_buffer.n_online == 4
+    loaded.learn(4, reset_num_timesteps=False)  # a buffer that holds transitions is used as it is
+    assert loaded.replay_buffer.n_online == 8
+
+
+def test_training_a_loaded_agent_further_offline_adds_steps_to_its_record(tmp_path):
+    import json
+
+    from agents import FQL
+
+    data = _user_data()
+    agent = _fql()
+    agent.learn_offline(data, 3, log_interval=0)
+    agent.save(tmp_path / "m", training={"steps": 3, "seed": 7, "variant": None, "base_model": None})
+    loaded = FQL.load(tmp_path / "m")
+    loaded.learn_offline(data, 5, log_interval=0)
+    training = json.loads(loaded.save(tmp_path / "more").joinpath("config.json").read_text())["training"]
+    assert training["steps"] == 8 and training["seed"] == 7 and training["base_model"] is None

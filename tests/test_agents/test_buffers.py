@@ -133,3 +133,14 @@ def test_state_round_trip_keeps_the_write_order():
     assert (restored.online_written, restored.n_envs) == (10, 2)
     for a, b in zip(_chunks(buf, 3), _chunks(restored, 3)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_buffers_saved_before_write_numbers_restore_the_ring_order():
+    buf = TransitionBuffer(obs_dim=2, act_dim=1, online_capacity=6)
+    _add_steps(buf, 8, n_envs=1)  # wrapped: slots hold steps 6, 7, 2, 3, 4, 5; head at slot 2
+    state = {k: v for k, v in buf.state_tensors().items() if k not in ("buffer/write_index", "buffer/stream")}
+    old = TransitionBuffer(obs_dim=2, act_dim=1, online_capacity=6)
+    old.load_state_tensors(state)
+    actions, valid = _chunks(old, horizon=2)
+    for row, ok in zip(actions, valid):
+        assert ok[1] == (row[0] < 7) and (not ok[1] or row[1] == row[0] + 1)

@@ -118,3 +118,19 @@ def test_with_the_policy_proposal_the_actor_approaches_the_boltzmann_policy_of_a
         actions = agent.policy.sample_actions(torch.zeros(4000, 1), candidates=1)
     assert (actions.mean(0) - 0.3).abs().max() < 0.08
     assert ((actions.std(0) / 0.2) - 1).abs().max() < 0.35  # exact std of the truncated normal ≈ 0.21
+
+
+def test_one_importance_draw_and_checkpoints_from_before_the_policy_proposal(tmp_path):
+    log_target, u_t, t, _ = _gaussian_case(rows=4)
+    est = snis_posterior_mean(log_target, u_t, t, num_samples=1, proposal_center=u_t, proposal_scale=t)
+    assert est.shape == (4, 1)  # one draw: the prior's (the mixture needs two)
+    agent = RFM(env=None, observation_space=gym.spaces.Box(-1, 1, (1,)), action_space=gym.spaces.Box(-1, 1, (1,)),
+                actor_hidden_dims=[8], value_hidden_dims=[8])
+    agent.save(tmp_path / "m")
+    config = tmp_path / "m" / "config.json"
+    import json
+
+    cfg = json.loads(config.read_text())
+    del cfg["algo_kwargs"]["posterior_proposal"]  # as written before the argument existed
+    config.write_text(json.dumps(cfg))
+    assert RFM.load(tmp_path / "m").posterior_proposal == "prior"
