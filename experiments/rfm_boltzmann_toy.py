@@ -39,6 +39,8 @@ CONFIGS = {  # name -> RFM constructor arguments
     "policy-0.5": {"posterior_proposal": "policy", "proposal_scale": 0.5},
     "policy-0.25": {"posterior_proposal": "policy", "proposal_scale": 0.25},
     "policy-0.5-K128": {"posterior_proposal": "policy", "proposal_scale": 0.5, "num_samples": 128},
+    "policy-0.5-K16": {"posterior_proposal": "policy", "proposal_scale": 0.5, "num_samples": 16},
+    "policy-0.5-K8": {"posterior_proposal": "policy", "proposal_scale": 0.5, "num_samples": 8},
 }
 
 
