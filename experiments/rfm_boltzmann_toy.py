@@ -41,6 +41,8 @@ CONFIGS = {  # name -> RFM constructor arguments
     "policy-0.5-K128": {"posterior_proposal": "policy", "proposal_scale": 0.5, "num_samples": 128},
     "policy-0.5-K16": {"posterior_proposal": "policy", "proposal_scale": 0.5, "num_samples": 16},
     "policy-0.5-K8": {"posterior_proposal": "policy", "proposal_scale": 0.5, "num_samples": 8},
+    "policy-0.5-eta0": {"posterior_proposal": "policy", "proposal_scale": 0.5, "eta": 0.0},
+    "policy-0.5-eta1": {"posterior_proposal": "policy", "proposal_scale": 0.5, "eta": 1.0},
 }
 
 
