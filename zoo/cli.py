@@ -60,6 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             finetune_from=args.finetune_from,
             variant=args.variant,
             eval_every=args.eval_every,
+            eval_every_episodes=args.eval_every_episodes,
             n_envs=args.n_envs,
             log_interval=args.log_interval,
             eval_episodes=args.eval_episodes,
@@ -250,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--log-interval", type=int, default=1_000)
     t.add_argument("--eval-episodes", type=int, default=None, help="episodes at the end (default: the task's; 0 skips)")
     t.add_argument("--eval-every", type=int, default=0, help="also score every N steps into the log (learning curve)")
+    t.add_argument("--eval-every-episodes", type=int, default=5, help="episodes per --eval-every point (default 5)")
     t.add_argument("--n-envs", type=int, default=1, help="online: envs stepped together (steps count all of them)")
     t.add_argument("--threads", type=int, default=1, help="torch threads (default 1: leaves a core free)")
     t.add_argument("--dataset-dir", default=None)

@@ -46,3 +46,14 @@ def test_eval_with_a_sampler_option_is_recorded_and_leaves_the_card(tmp_path, ti
 def test_python_dash_m_zoo():
     r = subprocess.run([sys.executable, "-m", "zoo", "--help"], capture_output=True, text=True, check=True)
     assert "train" in r.stdout and "data" in r.stdout
+
+
+def test_train_passes_the_learning_curve_and_finetuning_options(tmp_path, monkeypatch):
+    import zoo.train
+
+    seen = {}
+    monkeypatch.setattr(zoo.train, "train", lambda method, task, **kw: seen.update(kw))
+    assert main(["train", "fql", "ogbench/cube-double-task1", "--out", str(tmp_path / "r"), "--eval-every", "5000",
+                 "--eval-every-episodes", "10", "--finetune-from", str(tmp_path / "base"), "--n-envs", "2"]) == 0
+    assert seen["eval_every"] == 5000 and seen["eval_every_episodes"] == 10 and seen["n_envs"] == 2
+    assert seen["precision"] is None  # the finetuned checkpoint's precision
