@@ -85,3 +85,14 @@ def test_bf16_agent_saves_fp32_weights(tmp_path, tiny_dataset, make_fql):
     from hub import read_tensors
 
     assert all(t.dtype == torch.float32 for t in read_tensors(tmp_path / "r" / "model.safetensors").values())
+
+
+def test_finetuning_a_bundled_checkpoint_without_its_dataset_names_the_build_command():
+    import zoo
+    from evaluation import tasks
+    from zoo.datasets import DatasetMissingError
+
+    env = tasks.get("ogbench/cube-single-task1").make_env()
+    agent = zoo.load("genzoo/fql-ogbench-cube-single-task1-seed0", env=env, learning_starts=0)
+    with pytest.raises(DatasetMissingError, match="genzoo data build cube-single-play-v0"):
+        agent.learn(1)  # the test HOME has no datasets
