@@ -105,6 +105,7 @@ AGENTS = {
     "ConsistencyAC": (partial(make_generative, "ConsistencyAC"), _naive(NaiveConsistencyAC)),
     # No official MoMa QL code exists: its rows have no naive reference (the FQL rows are the natural comparison).
     "MoMaQL": (partial(make_generative, "MoMaQL"), None),
+    "MoMaQL-BC": (partial(make_generative, "MoMaQL", eta=0.0), None),  # the paper's BC setting (no critic)
     # QAM / TRQAM / RFM: official JAX code only (QAM, TRQAM) or none (RFM); no naive PyTorch port.
     "QAM": (partial(make_qam, "QAM"), None),
     "TRQAM": (partial(make_qam, "TRQAM"), None),
@@ -117,6 +118,7 @@ STEPS_KNOB = {
     "ConsistencyBC": "sampling_steps",
     "ConsistencyAC": "sampling_steps",
     "MoMaQL": "sampling_steps",
+    "MoMaQL-BC": "sampling_steps",
     "QAM": "flow_steps",
     "TRQAM": "flow_steps",
     "RFM": "flow_steps",
