@@ -15,6 +15,7 @@ def load(repo_or_dir: str | os.PathLike, env: Any = None, device: str = "auto", 
     The class comes from ``config.json``'s ``algo``; nothing is unpickled.
     """
     import hub
+    import zoo.datasets  # noqa: F401  (registers the dataset loader learn() uses to keep a loaded agent's data)
     from agents import ALGOS
 
     path = hub.resolve(repo_or_dir)

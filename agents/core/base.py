@@ -44,7 +44,7 @@ from stable_baselines3.common.utils import configure_logger
 
 import hub
 from agents.core.buffers import TransitionBuffer
-from agents.core.dataset import Dataset
+from agents.core.dataset import Dataset, load_dataset_by_id
 
 SelfAgent = TypeVar("SelfAgent", bound="GenerativeAgent")
 
@@ -485,19 +485,13 @@ class GenerativeAgent(OffPolicyAlgorithm):
     ) -> SelfAgent:
         """SB3's online ``learn()``. An agent trained offline (after ``learn_offline``, ``load`` or
         ``from_pretrained``) keeps its dataset in the buffer beside the online transitions, as offline-to-online
-        finetuning does (FQL, RLPD): a loaded agent's dataset is read from disk first (``zoo.datasets.load``; a
-        missing one raises with the ``genzoo data build`` command). ``keep_offline_data=False`` trains on online
-        transitions only. A buffer that already holds transitions is used as it is."""
+        finetuning does (FQL, RLPD): a loaded agent's dataset is read from disk first (``zoo.datasets.load``, once
+        ``zoo.datasets`` is imported, as ``zoo.load`` does; a missing file raises with the ``genzoo data build``
+        command; user data, which checkpoints do not store, raises with how to pass it). ``keep_offline_data=False``
+        trains on online transitions only. A buffer that already holds transitions is used as it is."""
         dataset_id = self.offline_dataset_info.get("id")
         if keep_offline_data and dataset_id and len(self.replay_buffer) == 0:  # type: ignore[arg-type]
-            if dataset_id == "user":
-                raise ValueError(
-                    "this agent was trained offline on user data (Dataset.from_arrays), which a checkpoint does not "
-                    "store: call agent.load_offline_data(Dataset.from_arrays(...)) before learn() to keep it in the "
-                    "buffer, or learn(..., keep_offline_data=False) to train on online transitions only")
-            from zoo import datasets
-
-            self.load_offline_data(datasets.load(dataset_id))
+            self.load_offline_data(load_dataset_by_id(dataset_id))
         self._trained_online = True
         self._trained_since_load = True
         return super().learn(total_timesteps, callback=callback, log_interval=log_interval, tb_log_name=tb_log_name,

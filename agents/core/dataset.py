@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,3 +116,25 @@ class Dataset:
             dataset_id=dataset_id,
             info=dict(info or {}),
         )
+
+
+# How ``learn()`` reads a loaded agent's dataset by its id. The loaders (OGBench / Minari files, rebuild hints) live in
+# ``zoo.datasets``, a layer above the agents, which registers its ``load`` here when it is imported (``zoo.load`` does).
+_dataset_loader: Callable[[str], Dataset] | None = None
+
+
+def set_dataset_loader(loader: Callable[[str], Dataset] | None) -> None:
+    """Register the function that loads a dataset by id (``zoo.datasets.load``)."""
+    global _dataset_loader
+    _dataset_loader = loader
+
+
+def load_dataset_by_id(dataset_id: str) -> Dataset:
+    """The dataset ``dataset_id`` through the registered loader, or a ValueError saying how to supply it."""
+    if dataset_id == "user" or _dataset_loader is None:
+        where = ("user data (Dataset.from_arrays), which a checkpoint does not store" if dataset_id == "user" else
+                 f"{dataset_id!r}; import zoo.datasets (zoo.load does) so learn() can read it, or")
+        raise ValueError(
+            f"this agent was trained offline on {where}: call agent.load_offline_data(<that Dataset>) before learn() "
+            "to keep it in the buffer, or learn(..., keep_offline_data=False) to train on online transitions only")
+    return _dataset_loader(dataset_id)

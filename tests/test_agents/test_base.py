@@ -185,3 +185,19 @@ def test_training_a_loaded_agent_further_offline_adds_steps_to_its_record(tmp_pa
     loaded.learn_offline(data, 5, log_interval=0)
     training = json.loads(loaded.save(tmp_path / "more").joinpath("config.json").read_text())["training"]
     assert training["steps"] == 8 and training["seed"] == 7 and training["base_model"] is None
+
+
+def test_learn_without_the_zoo_dataset_loader_says_how_to_supply_the_data(tmp_path, monkeypatch):
+    import pytest
+
+    from agents import FQL
+    from agents.core import dataset
+
+    agent = _fql()
+    agent.learn_offline(_user_data(), 2, log_interval=0)
+    agent.offline_dataset_info["id"] = "cube-single-play-singletask-task1-v0"  # as a catalogue checkpoint records it
+    agent.save(tmp_path / "m")
+    monkeypatch.setattr(dataset, "_dataset_loader", None)  # only the agents layer imported
+    loaded = FQL.load(tmp_path / "m", env=_echo_env(), learning_starts=0)
+    with pytest.raises(ValueError, match="import zoo.datasets"):
+        loaded.learn(2)

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agents.core.dataset import Dataset
+from agents.core.dataset import Dataset, set_dataset_loader
 from zoo.datasets import minari, ogbench
 from zoo.datasets.ogbench import DatasetMissingError, dataset_dir
 
@@ -41,5 +41,7 @@ def status(directory: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Every buildable dataset of both suites: present or missing, rebuilt or official, and its build command."""
     return ogbench.status(directory) + minari.status(directory)
 
+
+set_dataset_loader(load)  # learn() on a loaded agent reads its dataset through this (agents sit below zoo)
 
 __all__ = ["Dataset", "DatasetMissingError", "build", "dataset_dir", "load", "status"]
