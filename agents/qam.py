@@ -452,7 +452,8 @@ class TRQAM(QAM):
         "bibtex": "@article{dong2026trqam,\n  title={Trust Region Q-Adjoint Matching},\n  author={Dong, Yonghoon "
                   "and others},\n  journal={arXiv preprint arXiv:2605.27079},\n  year={2026}\n}",
     }
-    paper_setting: ClassVar[dict[str, Any]] = {**QAM.paper_setting, "steps": 1_300_000, "seeds": 8,
+    # "steps" is the finetuning stage's (a checkpoint records its own stage's steps); the 300K BC steps come before it
+    paper_setting: ClassVar[dict[str, Any]] = {**QAM.paper_setting, "steps": 1_000_000, "seeds": 8,
                                                "checkpoint": "the evaluation at 1M steps after 300K BC steps"}
     implementation_notes: ClassVar[list[str]] = QAM.implementation_notes + [
         "follows the official code: λ enters the loss only (σ = g/√λ_eff), not the sampling noise; the adjoint "

@@ -66,8 +66,16 @@ class Dataset:
 
     @property
     def episode_ends(self) -> np.ndarray:
-        """Boolean, True on the last row of each trajectory."""
-        return (self.terminals > 0) | (self.timeouts > 0)
+        """Boolean, True on the last row of each stored trajectory: a timeout, or a terminal after which the data does
+        not continue. OGBench's single-task data runs on past a success (terminal for bootstrapping only), and an
+        action chunk runs on with it, as the ``sample_sequence`` of the Q-chunking / QAM code does (its ``valid``
+        follows trajectory ends; the success enters through the chunk's minimum mask)."""
+        ends = self.timeouts > 0
+        terminal = self.terminals > 0
+        continues = np.zeros(len(self), dtype=bool)
+        if len(self) > 1:
+            continues[:-1] = (self.next_observations[:-1] == self.observations[1:]).all(axis=1)
+        return ends | (terminal & ~continues)
 
     @classmethod
     def from_arrays(

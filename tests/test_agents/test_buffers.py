@@ -144,3 +144,31 @@ def test_buffers_saved_before_write_numbers_restore_the_ring_order():
     actions, valid = _chunks(old, horizon=2)
     for row, ok in zip(actions, valid):
         assert ok[1] == (row[0] < 7) and (not ok[1] or row[1] == row[0] + 1)
+
+
+def test_a_chunk_runs_on_past_a_success_inside_its_trajectory_with_the_bootstrap_stopped():
+    """OGBench single-task data: success is terminal (mask 0) but the trajectory goes on; only its end cuts chunks."""
+    from gymnasium import spaces
+
+    from agents import Dataset
+
+    n = 10
+    obs = np.arange(n + 1, dtype=np.float32)[:, None].repeat(2, 1)
+    rewards = -np.ones(n, np.float32)
+    terminals = np.zeros(n, np.float32)
+    rewards[2] = 0.0
+    terminals[2] = 1.0  # success at row 2, inside the one trajectory of rows 0..9
+    data = Dataset.from_arrays(obs[:-1], np.zeros((n, 1), np.float32), rewards, obs[1:], terminals,
+                               action_space=spaces.Box(-1, 1, (1,), np.float32))
+    assert data.episode_ends.tolist() == [False] * 9 + [True]
+    buf = TransitionBuffer(obs_dim=2, act_dim=1)
+    buf.load_dataset(data)
+    batch = buf.sample(512, horizon=5, generator=torch.Generator().manual_seed(0))
+    from_row_0 = batch["observations"][:, 0] == 0
+    assert from_row_0.any()
+    assert batch["valid"][from_row_0].all() and (batch["masks"][from_row_0] == 0).all()
+    np.testing.assert_array_equal(batch["rewards"][from_row_0][0].numpy(), [-1, -1, 0, -1, -1])
+    # a trajectory that really ends at a terminal (the next row starts elsewhere) still cuts the chunk
+    cut = Dataset.from_arrays(obs[:-1], np.zeros((n, 1), np.float32), rewards, obs[1:] + 100 * (np.arange(n) == 2)[:, None],
+                              terminals, action_space=spaces.Box(-1, 1, (1,), np.float32))
+    assert cut.episode_ends[2]
