@@ -2,7 +2,8 @@
 # One leased GPU machine, one command: push several runs of the plan (experiments/jobs.txt) as far as a deadline
 # allows, then stop them gracefully and hand their run folders back, so the CPU queue resumes them where they stopped.
 #
-#   bash experiments/gpu_burst.sh DEADLINE_S DATASET RUN_NAME...
+#   bash experiments/gpu_burst.sh DEADLINE_S DATASET RUN_NAME...   (at most 6 runs: a run folder packs to ~10 MB
+#                                                                   and a lease hands back 64 MiB in all)
 #
 # 1. unpacks the carried Python packages (.gpu/site.tgz: py3.12 builds of mujoco, dm_control, ogbench, gymnasium,
 #    stable-baselines3 that the GPU image lacks) into /tmp/site;
@@ -12,7 +13,8 @@
 # 3. starts, on the GPU and all at once, the jobs.txt line whose --out is $RUNS/RUN_NAME for each RUN_NAME, unchanged
 #    but for `--device cuda` (so a CPU resume finds the same settings);
 # 4. at DEADLINE_S seconds after its start sends them SIGTERM: each checkpoints the step it reached (zoo/train.py)
-#    and exits 143; each run folder comes back as $OUT/RUN_NAME.tgz, the log as $OUT/burst.log.
+#    and exits 143; the run folders come back in $OUT/runs-K.tgz (at most 6: a lease returns 8 files), the log as
+#    $OUT/burst.log. Unpack them into the CPU machine's run folder: `for f in runs-*.tgz; do tar xzf $f -C /work/runs; done`.
 # Each segment of run.json records its device, so a card says which steps ran on the GPU.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -83,13 +85,20 @@ for _ in $(seq 60); do
   (( alive )) || break
   sleep 1
 done
+# The lease hands back at most 8 files (16 MiB each): the run folders travel in at most 6 tarballs, round robin.
+i=0; declare -A packs
 for name in "${!pids[@]}"; do
   wait "${pids[$name]}"; rc=$?
   steps=$($PY -c "import json; print(json.load(open('$RUNS/$name/run.json'))['segments'][-1])" 2>/dev/null)
   say "$name: exit $rc, last segment $steps"
   tail -3 "$OUT/$name.out" >> "$log"
-  tar czf "$OUT/$name.tgz" -C "$RUNS" --exclude "$name/model/replay.mp4" "$name"
-  rm -f "$OUT/$name.out"
+  rm -f "$OUT/$name.out" "$RUNS/$name/model/replay.mp4"
+  [[ -d "$RUNS/$name" ]] && packs[$(( i % 6 ))]+=" $name"; i=$(( i + 1 ))
+done
+for k in "${!packs[@]}"; do
+  # shellcheck disable=SC2086  # the names are plain run folder names
+  tar czf "$OUT/runs-$k.tgz" -C "$RUNS" ${packs[$k]}
+  say "runs-$k.tgz:${packs[$k]} ($(du -k "$OUT/runs-$k.tgz" | cut -f1) KiB)"
 done
 rm -f "$OUT/build.out"
 say "done"
