@@ -64,6 +64,17 @@ def _wall(seconds: float | None) -> str:
     return f"{h} h {rem // 60:02d} min" if h else f"{rem // 60} min {rem % 60:02d} s"
 
 
+def _other_data_segments(config: dict[str, Any]) -> list[str]:
+    """Training segments that read a dataset file other than the one the checkpoint records (a rebuild made on a
+    leased GPU machine): the same recipe and seed, but a file whose sha256 differs, so the card says which steps."""
+    final = (config.get("dataset") or {}).get("sha256")
+    return [f"steps {seg['start']:,}-{seg['end']:,} on {seg['device'].split(':', 1)[-1]} read a rebuild of the dataset "
+            f"made there (same recipe and seed; file sha256 {seg['dataset_sha256'][:12]}, this checkpoint's "
+            f"{final[:12]}; the arrays were not compared)"
+            for seg in (config.get("training") or {}).get("segments") or []
+            if final and seg.get("dataset_sha256") and seg["dataset_sha256"] != final and seg["end"] > seg["start"]]
+
+
 def render_card(repo_id: str, config: dict[str, Any], results: dict[str, Any] | None, method: dict[str, Any],
                 replay: bool = False) -> str:
     """The full README.md of a checkpoint repo (metadata + body), as a string.
@@ -110,6 +121,7 @@ def render_card(repo_id: str, config: dict[str, Any], results: dict[str, Any] | 
         "wall_time": _wall(training.get("wall_time_s")),
         # runs before 2026-11-27 did not record their device; a run may span several (a GPU lease, then the CPU)
         "devices": ", ".join(d.split(":", 1)[-1] for d in training.get("devices") or []),
+        "other_data_segments": _other_data_segments(config),
         "genzoo_version": training.get("genzoo_version", "?"),
         "torch_version": training.get("torch_version", "?"),
         "base_model": training.get("base_model"),

@@ -258,6 +258,8 @@ class Run:
                 "precision": self.agent.precision,
                 "threads": torch.get_num_threads(),
                 "devices": sorted({seg["device"] for seg in self.meta.get("segments", []) if seg.get("device")}),
+                "segments": [{k: seg[k] for k in ("start", "end", "device", "dataset_sha256") if k in seg}
+                             for seg in self.meta.get("segments", [])],
                 "budget": self.meta["budget"],
                 "base_model": self.meta.get("base_model"),
                 "variant": self.meta.get("variant"),
@@ -478,7 +480,11 @@ def train(
         outputs.append(HumanOutputFormat(sys.stdout))
     agent.set_logger(Logger(str(run.out / "logs"), outputs))
 
-    run.meta["segments"].append({"start": start, "end": start, "wall_s": 0.0, "device": _device_name(agent.device)})
+    segment = {"start": start, "end": start, "wall_s": 0.0, "device": _device_name(agent.device)}
+    if dataset is not None and dataset.info.get("sha256"):
+        # A run may resume on another machine's rebuild of the dataset (a GPU lease): each segment names its data.
+        segment["dataset_sha256"] = dataset.info["sha256"]
+    run.meta["segments"].append(segment)
     run._segment_start = time.time()
     stop = _StopOnSignal(run)
     if start < steps:

@@ -97,6 +97,9 @@ def test_sigterm_checkpoints_the_step_reached_and_resumes_to_identical_weights(t
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), folder
     config = json.loads((tmp_path / "stopped" / "model" / "config.json").read_text())
     assert len(config["training"]["devices"]) == 1 and config["training"]["devices"][0].startswith("cpu:")
+    # each segment names the dataset file it read (a resume on another machine's rebuild shows on the card)
+    assert [(s["start"], s["end"]) for s in config["training"]["segments"]] == [(0, 130), (130, 200)]
+    assert {s["dataset_sha256"] for s in config["training"]["segments"]} == {config["dataset"]["sha256"]}
 
 
 def test_sigterm_stops_an_online_run_at_a_rollout_end_with_its_buffer(tmp_path):
