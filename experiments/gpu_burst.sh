@@ -47,7 +47,11 @@ here = json.loads((Path.home() / ".ogbench/data" / f"{name}.manifest.json").read
 there = json.loads(Path(f".gpu/{name}.manifest.json").read_text())["files"]
 for f in sorted(there):
     same = here.get(f, {}).get("sha256") == there[f]["sha256"]
-    print(f"{f}: sha256 {'matches the CPU machine copy' if same else 'DIFFERS from the CPU machine copy'}")
+    print(f"{f}: file sha256 {'matches the CPU machine copy' if same else 'differs from the CPU machine copy'}")
+    # The file hash also covers zlib's output (it differed on the 2026-11-27 lease); the arrays' hash decides.
+    if here.get(f, {}).get("arrays_sha256") and there[f].get("arrays_sha256"):
+        same = here[f]["arrays_sha256"] == there[f]["arrays_sha256"]
+        print(f"{f}: arrays {'EQUAL to' if same else 'DIFFER from'} the CPU machine copy's")
 EOF
 
 # --- 3. the runs, all at once on the GPU; a compile failure there falls back to eager instead of ending the run

@@ -57,3 +57,30 @@ def test_train_passes_the_learning_curve_and_finetuning_options(tmp_path, monkey
                  "--eval-every-episodes", "10", "--finetune-from", str(tmp_path / "base"), "--n-envs", "2"]) == 0
     assert seen["eval_every"] == 5000 and seen["eval_every_episodes"] == 10 and seen["n_envs"] == 2
     assert seen["precision"] is None  # the finetuned checkpoint's precision
+
+
+def test_verify_accepts_the_same_arrays_compressed_differently_and_refuses_changed_ones(tmp_path, tiny_ogbench_dir,
+                                                                                        capsys):
+    import shutil
+    import zipfile
+
+    import numpy as np
+
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_ogbench_dir, root)
+    path = root / "cube-single-play-v0.npz"
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+
+    def rewrite(level: int, arrays: dict) -> None:  # another zlib setting: other bytes, same arrays
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as z:
+            for k, v in arrays.items():
+                with z.open(f"{k}.npy", "w") as f:
+                    np.lib.format.write_array(f, v)
+
+    rewrite(1, arrays)
+    assert main(["data", "verify", "--dataset-dir", str(root)]) == 0
+    arrays["rewards"] = arrays["rewards"] + 1 if "rewards" in arrays else arrays["actions"] * 0.5
+    rewrite(1, arrays)
+    assert main(["data", "verify", "--dataset-dir", str(root)]) == 1
+    assert "MISMATCH" in capsys.readouterr().out

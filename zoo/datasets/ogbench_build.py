@@ -26,6 +26,7 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -248,6 +249,17 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
+    """sha256 of the arrays themselves (names, dtypes, shapes, bytes in name order): the file's own sha256 also
+    covers zlib's output, which can differ between machines whose arrays are equal."""
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        a = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}|{a.dtype.str}|{a.shape}|".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
 def _versions() -> dict[str, str]:
     from importlib.metadata import version
 
@@ -323,9 +335,11 @@ def build(
     for suffix, rows in (("", slice(0, split)), ("-val", slice(split, None))):
         out = dataset_dir / f"{name}{suffix}.npz"
         tmp = dataset_dir / f".{name}{suffix}.tmp.npz"
-        np.savez_compressed(tmp, **{k: v[rows] for k, v in full.items()})
+        part = {k: v[rows] for k, v in full.items()}
+        np.savez_compressed(tmp, **part)
         os.replace(tmp, out)
-        files[out.name] = {"sha256": _sha256(out), "bytes": out.stat().st_size, "rows": int(full["actions"][rows].shape[0])}
+        files[out.name] = {"sha256": _sha256(out), "arrays_sha256": arrays_sha256(part), "bytes": out.stat().st_size,
+                           "rows": int(full["actions"][rows].shape[0])}
 
     manifest = {
         "dataset": name,
