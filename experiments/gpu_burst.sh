@@ -35,9 +35,11 @@ say "$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,nohe
 
 # --- 2. the dataset, built with every core, checked against the CPU machine's copy
 b0=$(date +%s)
-# The build may use at most half the lease; past that it is stopped (it resumes shard by shard on the next lease).
-timeout $(( deadline / 2 )) $PY -m zoo data build "$dataset" --workers "$cores" --seed 0 ${BUILD_ARGS:-} > "$OUT/build.out" 2>&1 \
-  || { say "build failed or ran past half the lease"; tail -c 2000 "$OUT/build.out" | tee -a "$log"; exit 1; }
+# The build may use at most 60% of the deadline; past that it is stopped (its shards stay on a warm machine, so a
+# second call at once finishes it in seconds). On a 16-core H200 cube-single took 227 s of episodes + ~20 s to write
+# (2026-11-27; experiments/gpu_bursts/), which a cap of half a 475 s deadline cut off while writing.
+timeout $(( deadline * 3 / 5 )) $PY -m zoo data build "$dataset" --workers "$cores" --seed 0 ${BUILD_ARGS:-} > "$OUT/build.out" 2>&1 \
+  || { say "build failed or ran past 60% of the deadline"; tail -c 2000 "$OUT/build.out" | tee -a "$log"; exit 1; }
 say "built $dataset in $(( $(date +%s) - b0 )) s"
 $PY - "$dataset" <<'EOF' 2>&1 | tee -a "$log"
 import json, sys
