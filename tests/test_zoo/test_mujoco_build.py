@@ -34,11 +34,17 @@ def test_behaviour_run_resumes_and_keeps_the_best_policy_per_budget(tmp_path):
                                        checkpoint_every=200, n_envs=5, progress=False)
     first = json.loads((run / "state" / "state.json").read_text())
     assert first["num_timesteps"] == 300 and (run / "best-simple.safetensors").is_file()
+    assert "medium" not in first["best"]  # medium selects only past the simple budget
+    # a run recorded before the windows (medium = the whole-run best, here the simple policy) selects medium again
+    state = run / "state" / "state.json"
+    state.write_text(json.dumps(first | {"best": first["best"] | {"medium": dict(first["best"]["simple"],
+                                                                                 mean_return=1e9)}}))
     mujoco_build.train_behaviour("hopper", tmp_path, until="medium", budgets=TINY, eval_every=100, eval_episodes=1,
                                  checkpoint_every=200, n_envs=5, progress=False)
     second = json.loads((run / "state" / "state.json").read_text())
     assert second["num_timesteps"] == 600 and second["best"]["simple"] == first["best"]["simple"]
-    assert second["best"]["medium"]["step"] <= 600 and (run / "best-medium.safetensors").is_file()
+    # medium is chosen in (simple budget, medium budget]: never the simple policy itself
+    assert 300 < second["best"]["medium"]["step"] <= 600 and (run / "best-medium.safetensors").is_file()
     steps = [int(line.split(",")[0]) for line in (run / "evaluations.csv").read_text().splitlines()]
     assert steps == sorted(steps) and steps[-1] == 600  # the resumed run continued, it did not restart
 

@@ -15,13 +15,17 @@ The official recipe (``scripts/mujoco`` of ``Farama-Foundation/minari-dataset-ge
 What differs here, each recorded in the manifest and the README:
 
 * **One run per env.** The simple and medium policies come from one training run: ``simple`` is the best
-  evaluated policy within the simple budget, ``medium`` the best within the medium budget. That is the same
-  algorithm, budget and selection rule as two separate runs, at the cost of one.
+  evaluated policy within the simple budget, ``medium`` the best between the simple and the medium budget. The
+  same algorithm and budgets as two separate runs at the cost of one; the windows do not overlap because a best
+  found early in the shared run would otherwise be both policies, and medium-v0 a recollection of simple-v0 (a
+  separate medium run gives a different policy).
 * **Evaluation during training** uses ``eval_episodes`` (10, not 50) deterministic episodes every 5000 env steps (the
   recipe's 1000 calls × 5 envs), which halves the run's cost; selection noise is larger.
-* **Reference scores are local**: ``ref_min`` is a uniform random policy's and ``ref_max`` the local *medium*
-  behaviour policy's mean return over 100 episodes (Minari's ``get_average_reference_score``, first reset seeded
-  with 123). So 100 means "as good as the local medium policy", not the official expert.
+* **Reference scores are local**: ``ref_min`` is a uniform random policy's and ``ref_max`` the stochastic mean return
+  of the best policy of the latest budget the run had reached when the dataset was built (the simple policy for a
+  simple-v0 built first, the medium policy for medium-v0), 100 episodes each (Minari's
+  ``get_average_reference_score``). So 100 means "as good as that local behaviour policy", not the official expert,
+  and a simple-v0 and a medium-v0 of one env can carry different ``ref_max`` (each manifest names its policy's step).
 * Training is resumable: every ``checkpoint_every`` env steps the run folder gets the networks, optimisers and entropy
   coefficient as safetensors and the replay buffer as ``.npz`` (no pickle); a resumed run restarts the envs' episodes.
 * **Trained policies ship with genzoo.** Once a run reaches a budget, its best actors, evaluation log and counters
@@ -238,6 +242,12 @@ def train_behaviour(env: str, root: Path, seed: int = 0, until: str = "medium", 
     meta: dict[str, Any] = {"best": {}, "wall_s": 0.0}
     if state.is_file():
         meta = load_state(model, run / "state")
+    # Each budget selects within its own window (previous budget, budget]: one shared run stands in for the recipe's
+    # separate runs, and a whole-run best found early would make medium-v0 a recollection of simple-v0's policy.
+    floors = {prof: max([b for b in budgets.values() if b < budget], default=0) for prof, budget in budgets.items()}
+    for prof, best in list(meta["best"].items()):
+        if prof in floors and best["step"] <= floors[prof]:  # recorded before this rule (2026-11-27): select again
+            del meta["best"][prof]
     eval_env = make_vec_env(ENVS[env][0], n_envs=1, seed=seed + 10_000)
     started, wall0 = time.time(), meta.get("wall_s", 0.0)
 
@@ -252,7 +262,7 @@ def train_behaviour(env: str, root: Path, seed: int = 0, until: str = "medium", 
                     f.write(f"{t},{mean:.3f},{std:.3f}\n")
                 for prof, budget in budgets.items():
                     best = meta["best"].get(prof)
-                    if t <= budget and (best is None or mean > best["mean_return"]):
+                    if floors[prof] < t <= budget and (best is None or mean > best["mean_return"]):
                         save_file(_actor_tensors(self.model), run / f"best-{prof}.safetensors")
                         meta["best"][prof] = {"mean_return": mean, "std_return": std, "step": t}
                         (run / f"best-{prof}.json").write_text(json.dumps(meta["best"][prof]) + "\n")
@@ -307,8 +317,9 @@ def collect(env_id: str, policy: Any, total_steps: int, reset_seed: int = 123, s
     return episodes
 
 
-def reference_scores(env: str, run: Path, episodes: int = 100, seed: int = 0) -> tuple[float, float]:
-    """Local reference scores: (uniform random policy, the local medium behaviour policy), Minari's procedure."""
+def reference_scores(env: str, run: Path, episodes: int = 100, seed: int = 0,
+                     proficiency: str = "medium") -> tuple[float, float]:
+    """Local reference scores: (uniform random policy, the run's best ``proficiency`` policy), Minari's procedure."""
     import gymnasium as gym
     from minari.utils import get_average_reference_score
 
@@ -316,9 +327,9 @@ def reference_scores(env: str, run: Path, episodes: int = 100, seed: int = 0) ->
     random_env = gym.make(env_id)
     random_env.action_space.seed(seed)
     ref_min = get_average_reference_score(random_env, lambda obs, s=random_env.action_space: s.sample(), episodes)
-    medium = load_behaviour_policy(env, run, "medium", seed)
+    behaviour = load_behaviour_policy(env, run, proficiency, seed)
     torch.manual_seed(seed)
-    ref_max = get_average_reference_score(gym.make(env_id), lambda obs: medium.predict(obs, deterministic=False)[0],
+    ref_max = get_average_reference_score(gym.make(env_id), lambda obs: behaviour.predict(obs, deterministic=False)[0],
                                           episodes)
     return ref_min, ref_max
 
@@ -349,15 +360,16 @@ def build(dataset_id: str, directory: str | os.PathLike | None = None, total_ste
                           eval_every=recipe.eval_every if eval_every is None else eval_every, progress=progress,
                           packaged_root=packaged_root)
     train_meta = json.loads((run / "state" / "state.json").read_text())
-    # ref_max comes from the run's best medium-budget policy *so far*: a simple-v0 built before medium-v0 is scored
-    # against the best policy of the simple budget; the file is keyed by that policy's step so medium-v0 recomputes.
-    medium_step = train_meta["best"]["medium"]["step"]
-    ref_file = run / f"reference_scores-{recipe.ref_episodes if ref_episodes is None else ref_episodes}-medium{medium_step}.json"
+    # ref_max comes from the best policy of the latest budget the run has reached: a simple-v0 built before medium-v0
+    # is scored against the simple policy; the file is keyed by that policy's step so medium-v0 recomputes.
+    ref_prof = "medium" if "medium" in train_meta["best"] else "simple"
+    ref_step = train_meta["best"][ref_prof]["step"]
+    n_ref = recipe.ref_episodes if ref_episodes is None else ref_episodes
+    ref_file = run / f"reference_scores-{n_ref}-medium{ref_step}.json"  # the name of files written before 2026-11-27
     if ref_file.is_file():
         ref_min, ref_max = json.loads(ref_file.read_text())
     else:
-        ref_min, ref_max = reference_scores(recipe.env, run, recipe.ref_episodes if ref_episodes is None else ref_episodes,
-                                            seed)
+        ref_min, ref_max = reference_scores(recipe.env, run, n_ref, seed, proficiency=ref_prof)
         ref_file.write_text(json.dumps([ref_min, ref_max]))
     if not train_meta.get("packaged") and (budgets is None if package is None else package):
         package_behaviour(run, recipe.env, seed, packaged_root, budgets)
@@ -401,9 +413,8 @@ def build(dataset_id: str, directory: str | os.PathLike | None = None, total_ste
                              "packaged": bool(train_meta.get("packaged"))},
         "ref_min_score": ref_min,
         "ref_max_score": ref_max,
-        "reference_scores": "local: uniform random policy / the run's best medium-budget policy at build time "
-                            f"(step {medium_step}), {recipe.ref_episodes if ref_episodes is None else ref_episodes} "
-                            "episodes each",
+        "reference_scores": f"local: uniform random policy / the run's best {ref_prof} policy at build time "
+                            f"(step {ref_step}), {n_ref} episodes each",
         "build_seconds": round(time.time() - started, 1),
         "stats": {"episodes": len(episodes), "steps": int(sum(len(e["actions"]) for e in episodes)),
                   "mean_return": float(np.mean(returns))},
