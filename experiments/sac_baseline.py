@@ -6,7 +6,9 @@ SB3's default SAC (2x256 MLPs, lr 3e-4, batch 256, buffer 1M, auto entropy) with
 warm-up RFM's runs use. Every ``--eval-every`` env steps the policy is scored with ``evaluation.evaluate`` on the
 same fixed seeds as ``genzoo train --eval-every`` (10000, 10001, ...), written to ``<out>/eval.csv``
 (``time/total_timesteps, eval/score, eval/return``): the same columns as a genzoo run's ``training_log.csv``, so
-``experiments/plot_online.py`` reads both. SAC checkpoints are SB3 pickles and are not published.
+``experiments/plot_online.py`` reads both. At the end the policy is scored with the task's own protocol (its episode
+count and seeds, as ``genzoo train`` scores a finished run) into ``<out>/results.json``, so final scores compare like
+with like. SAC checkpoints are SB3 pickles and are not published.
 
 Each method is scored with its own acting rule: SAC with its mean action (``deterministic=True``, how the SAC paper
 and SB3 evaluate it), RFM with best-of-M flow samples (its paper's acting rule; the task protocol's
@@ -64,10 +66,19 @@ def main() -> None:
     model = SAC("MlpPolicy", task.make_env(), learning_starts=args.learning_starts, seed=args.seed, device="cpu")
     t0 = time.time()
     model.learn(args.steps, callback=_Curve(task.task_id, args.eval_every, args.eval_episodes, out / "eval.csv"))
+    wall = round(time.time() - t0, 1)
+    result = evaluate(model, task.task_id, deterministic=True)  # the task's protocol, as genzoo train's final score
+    result["method"] = "SAC (stable-baselines3)"
+    (out / "results.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+    import stable_baselines3
+
     (out / "run.json").write_text(json.dumps({
         "method": "SAC (stable-baselines3)", "task": task.task_id, "seed": args.seed, "steps": args.steps,
-        "learning_starts": args.learning_starts, "wall_s": round(time.time() - t0, 1),
-        "command": f"python experiments/sac_baseline.py {task.task_id} --steps {args.steps} --seed {args.seed}",
+        "learning_starts": args.learning_starts, "wall_s": wall, "stable_baselines3": stable_baselines3.__version__,
+        "torch": torch.__version__, "final_score": result["aggregate"]["mean"],
+        "command": (f"python experiments/sac_baseline.py {task.task_id} --steps {args.steps} --seed {args.seed} "
+                    f"--eval-every {args.eval_every} --eval-episodes {args.eval_episodes} "
+                    f"--learning-starts {args.learning_starts} --threads {args.threads} --out {args.out}"),
     }, indent=2) + "\n")
 
 

@@ -34,7 +34,9 @@ def test_plot_online_bands_and_final_table(tmp_path):
     _curve(tmp_path / "sac-0" / "eval.csv", [(5000, 2.0), (10000, 3.0)])
     out = _run("plot_online.py", "--task", "gymnasium/Hopper-v5", "--runs", f"RFM={tmp_path}/rfm-*",
                f"SAC={tmp_path}/sac-*", "--out", str(tmp_path / "c.png"))
-    assert "| RFM | 2 | 10.0 at 10000 steps |" in out and "| SAC | 1 | 3.0 at 10000 steps |" in out
+    assert "| RFM | 2 | 10.0 at 10000 steps |" in out and "| SAC | 1 | 3.0 at 10000 steps | n/a (one seed) |" in out
+    # 5 and 15: mean 10, sd 7.07, t(1) 12.71 -> half-width 63.5 (a percentile bootstrap would give [5, 15])
+    assert "| RFM | 2 | 10.0 at 10000 steps | [-53.5, 73.5] |" in out
     assert (tmp_path / "c.png").stat().st_size > 0
 
 
@@ -67,7 +69,14 @@ def test_sac_baseline_writes_a_curve_in_the_shared_format(tmp_path):
     with open(tmp_path / "sac" / "eval.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["time/total_timesteps"]) for r in rows] == [30, 60] and rows[0]["eval/score"]
-    assert json.loads((tmp_path / "sac" / "run.json").read_text())["seed"] == 0
+    run = json.loads((tmp_path / "sac" / "run.json").read_text())
+    assert run["seed"] == 0 and "--out" in run["command"]
+    # the final score follows the task's own protocol, as a genzoo run's results.json does
+    from evaluation import get
+
+    final = json.loads((tmp_path / "sac" / "results.json").read_text())
+    assert len(final["episodes"]) == get("gymnasium/Hopper-v5").protocol.episodes
+    assert run["final_score"] == final["aggregate"]["mean"]
 
 
 def test_sampling_steps_table_of_a_checkpoint(tmp_path, tiny_ogbench_dir):
