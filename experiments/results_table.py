@@ -10,6 +10,8 @@ the mean over seeds of each run's score under the task's protocol (success % ove
 return); the CI is a 95% stratified bootstrap over episodes within seeds (``evaluation.metrics``-style percentile
 bootstrap, 2000 resamples); "CIs overlap" compares the first row with each other one (issue #3's quality guard
 reads it). Wall time is the run's training time (mean over seeds); latency is the harness's batch-1 ``predict``.
+A run with steps trained on a GPU (a leased burst, ``experiments/gpu_burst.sh``) has its wall time marked † and a
+footnote with the steps per device: its wall time is not comparable with the CPU-only rows.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def main() -> None:
     print("| run | seeds | score (mean over seeds) | 95% CI | per seed | wall time (h, mean) | latency (ms, batch 1) "
           "| CIs overlap row 1 |")
     print("|---|---|---|---|---|---|---|---|")
-    first = None
+    first, notes = None, []
     for spec in args.rows:
         label, pattern = spec.split("=", 1)
         runs = load_runs(pattern)
@@ -74,8 +76,25 @@ def main() -> None:
         seeds = ", ".join(f"{x.mean():.0f}" for x in per_seed)
         wall = np.mean([(r["training"].get("wall_time_s") or np.nan) for r in runs]) / 3600
         lat = np.mean([r["result"].get("latency_ms_per_action", np.nan) for r in runs])
-        print(f"| {label} | {len(runs)} | {mean:.1f} | [{lo:.1f}, {hi:.1f}] | {seeds} | {wall:.2f} | {lat:.2f} | "
+        mixed = [f"{Path(r['dir']).name}: {steps}" for r in runs if (steps := _steps_off_cpu(r["training"]))]
+        mark = " †" if mixed else ""
+        notes += [f"† {label}, {m}" for m in mixed]
+        print(f"| {label} | {len(runs)} | {mean:.1f} | [{lo:.1f}, {hi:.1f}] | {seeds} | {wall:.2f}{mark} | {lat:.2f} | "
               f"{overlap} |")
+    if notes:
+        print("\n" + "\n".join(f"{n}  " for n in notes))
+
+
+def _steps_off_cpu(training: dict) -> str:
+    """``"31,091 of 200,000 steps on NVIDIA H200"`` for a run with steps on a device other than the CPU, else ``""``."""
+    segments = training.get("segments") or []
+    total = sum(s["end"] - s["start"] for s in segments)
+    per_device: dict[str, int] = {}
+    for s in segments:
+        if not s.get("device", "cpu").startswith("cpu"):
+            name = s["device"].split(":", 1)[-1]
+            per_device[name] = per_device.get(name, 0) + s["end"] - s["start"]
+    return ", ".join(f"{n:,} of {total:,} steps on {d}" for d, n in per_device.items())
 
 
 if __name__ == "__main__":

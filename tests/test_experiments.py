@@ -60,7 +60,19 @@ def test_results_table_from_run_folders(tmp_path, successes, published):
                                                         "latency_ms_per_action": 0.2}))
         (model / "config.json").write_text(json.dumps({"training": {"wall_time_s": 3600.0}}))
     out = _run("results_table.py", f"A={tmp_path}/run-seed*", "--title", "t")
-    assert "| A | 2 | 75.0 |" in out and "| 1.00 | 0.20 |" in out
+    assert "| A | 2 | 75.0 |" in out and "| 1.00 | 0.20 |" in out and "†" not in out
+
+
+def test_results_table_marks_runs_with_gpu_steps(tmp_path):
+    model = tmp_path / "run-seed0" / "model"
+    model.mkdir(parents=True)
+    episodes = [{"seed": i, "return": 0.0, "success": 1.0, "length": 10} for i in range(4)]
+    (model / "results.json").write_text(json.dumps({"metric": "success", "episodes": episodes}))
+    segments = [{"start": 0, "end": 31091, "device": "cuda:NVIDIA H200"},
+                {"start": 31091, "end": 200000, "device": "cpu:Intel(R) Xeon(R) Processor"}]
+    (model / "config.json").write_text(json.dumps({"training": {"wall_time_s": 3600.0, "segments": segments}}))
+    out = _run("results_table.py", f"A={tmp_path}/run-seed*")
+    assert "| 1.00 † |" in out and "† A, run-seed0: 31,091 of 200,000 steps on NVIDIA H200" in out
 
 
 def test_sac_baseline_writes_a_curve_in_the_shared_format(tmp_path):
