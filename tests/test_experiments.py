@@ -106,3 +106,17 @@ def test_sampling_steps_table_of_a_checkpoint(tmp_path, tiny_ogbench_dir):
 def test_rfm_boltzmann_toy_prints_its_table():
     out = _run("rfm_boltzmann_toy.py", "--dims", "2", "--steps", "3", "--configs", "prior-K32", "policy-0.5")
     assert "| 2 | prior-K32 |" in out and "| 2 | policy-0.5 |" in out
+
+
+def test_policy_probe_reports_saturation_distance_and_q(tmp_path, tiny_ogbench_dir):
+    from zoo.train import train
+
+    train("momaql", "ogbench/cube-single-task1", steps=5, seed=0, out=tmp_path / "m", checkpoint_every=5,
+          log_interval=5, eval_episodes=0, dataset_dir=tiny_ogbench_dir, progress_bar=False,
+          overrides={"actor_hidden_dims": [16], "value_hidden_dims": [16], "batch_size": 8})
+    out = _run("policy_probe.py", f"tiny={tmp_path / 'm' / 'model'}", "--rows", "64", "--dataset-dir",
+               str(tiny_ogbench_dir))
+    lines = [line for line in out.splitlines() if line.startswith("| ")]
+    assert lines[1].startswith("| dataset `cube-single-play-singletask-task1-v0` | ")
+    tiny = next(line for line in lines if line.startswith("| tiny |")).split(" | ")
+    assert len(tiny) == 7 and 0.0 <= float(tiny[2]) <= 1.0 and tiny[-1].strip(" |") != "-"  # Q(data) from the critic
