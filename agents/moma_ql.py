@@ -315,7 +315,8 @@ class MoMaQL(GenerativeAgent):
          "why": "normalising by mean abs(Q) (Diffusion-QL, TD3+BC) lets one η serve tasks with different reward scales; the "
                 "mean of the twin critics as in FQL; η = 1 is Diffusion-QL's locomotion value"},
         {"name": "η per task family", "value": "1 (cube, scene), 0.3 (puzzle): zoo/hyperparams/momaql.yaml",
-         "why": "not tuned (no budget for sweeps): relative strengths follow FQL's α (300 vs 1000)"},
+         "why": "η = 1 drives cube-single's actions to the box within 3k steps (experiments/RESULTS-moma-eta.md), so a "
+                "30k-step sweep (experiments/jobs.txt) sets the cube and MuJoCo values; puzzle keeps FQL's α ratio (300 vs 1000)"},
         {"name": "TD target (`q_agg`)", "value": "min of the twin target critics",
          "why": "the paper's critic equation (TD3/BRAC double Q)"},
         {"name": "networks", "value": "4×512 GELU MLPs (zoo budget 4×256), LayerNorm on critics only, raw time inputs",
