@@ -316,7 +316,8 @@ class MoMaQL(GenerativeAgent):
                 "mean of the twin critics as in FQL; η = 1 is Diffusion-QL's locomotion value"},
         {"name": "η per task family", "value": "1 (cube, scene), 0.3 (puzzle): zoo/hyperparams/momaql.yaml",
          "why": "η = 1 drives cube-single's actions to the box within 3k steps (experiments/RESULTS-moma-eta.md), so a "
-                "30k-step sweep (experiments/jobs.txt) sets the cube and MuJoCo values; puzzle keeps FQL's α ratio (300 vs 1000)"},
+                "30k-step sweep (experiments/jobs.txt) sets the cube and MuJoCo values; puzzle keeps FQL's α ratio "
+                "(300 vs 1000)"},
         {"name": "TD target (`q_agg`)", "value": "min of the twin target critics",
          "why": "the paper's critic equation (TD3/BRAC double Q)"},
         {"name": "networks", "value": "4×512 GELU MLPs (zoo budget 4×256), LayerNorm on critics only, raw time inputs",
