@@ -49,6 +49,26 @@ def test_behaviour_run_resumes_and_keeps_the_best_policy_per_budget(tmp_path):
     assert steps == sorted(steps) and steps[-1] == 600  # the resumed run continued, it did not restart
 
 
+def test_resume_discards_what_a_killed_segment_wrote_after_its_checkpoint(tmp_path):
+    kw = dict(budgets=TINY, eval_every=100, eval_episodes=1, checkpoint_every=200, n_envs=5, progress=False)
+    run = mujoco_build.train_behaviour("hopper", tmp_path, until="simple", **kw)
+    kept = (run / "best-simple.safetensors").read_bytes()
+    # a segment killed after the checkpoint at 300: it logged evaluations and wrote best policies of its own
+    with open(run / "evaluations.csv", "a") as f:
+        f.write("400,9999.000,0.000\n")
+    (run / "best-simple.safetensors").write_bytes(b"lost")
+    (run / "best-medium.json").write_text('{"mean_return": 9999.0, "std_return": 0.0, "step": 400}\n')
+    mujoco_build.rewind_to_checkpoint(run, 300)
+    assert (run / "best-simple.safetensors").read_bytes() == kept and not (run / "best-medium.json").exists()
+    assert int((run / "evaluations.csv").read_text().splitlines()[-1].split(",")[0]) == 300
+    (run / "best-medium.json").write_text('{"mean_return": 9999.0, "std_return": 0.0, "step": 400}\n')
+    mujoco_build.train_behaviour("hopper", tmp_path, until="medium", **kw)
+    state = json.loads((run / "state" / "state.json").read_text())
+    assert json.loads((run / "best-medium.json").read_text()) == state["best"]["medium"]
+    steps = [int(line.split(",")[0]) for line in (run / "evaluations.csv").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 600
+
+
 def test_tiny_build_writes_a_loadable_minari_dataset(tmp_path):
     from zoo import datasets
 

@@ -41,6 +41,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -101,13 +102,19 @@ def _optimizers(model: Any) -> dict[str, torch.optim.Optimizer]:
     return opts
 
 
-def save_state(model: Any, directory: Path, extra: dict[str, Any]) -> None:
-    """Networks, optimisers, entropy coefficient (safetensors), replay buffer (npz), counters (json); atomically."""
+def save_state(model: Any, directory: Path, extra: dict[str, Any], keep: Sequence[Path] = ()) -> None:
+    """Networks, optimisers, entropy coefficient (safetensors), replay buffer (npz), counters (json); atomically.
+
+    ``keep``: files of the run copied into the checkpoint as they are now (the best policies), so that a resume can
+    put back the ones a lost segment overwrote."""
     from safetensors.torch import save_file
 
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    for path in keep:
+        if path.is_file():
+            shutil.copy2(path, tmp / path.name)
     tensors = {f"policy.{k}": v.detach().clone() for k, v in model.policy.state_dict().items()}
     if getattr(model, "log_ent_coef", None) is not None:
         tensors["log_ent_coef"] = model.log_ent_coef.detach().clone()
@@ -152,6 +159,26 @@ def load_state(model: Any, directory: Path) -> dict[str, Any]:
     rb.pos, rb.full = meta["rb_pos"], meta["rb_full"]
     model.num_timesteps, model._n_updates = meta["num_timesteps"], meta["n_updates"]
     return meta
+
+
+def rewind_to_checkpoint(run: Path, step: int) -> None:
+    """Undo what a killed segment wrote after the checkpoint it resumes from (the resumed run retrains those steps).
+
+    Drops ``evaluations.csv`` rows after ``step`` and puts back the best-policy files the checkpoint holds; a best file
+    the checkpoint does not hold was written after it and is removed. Checkpoints written before 2026-11-27 hold no
+    best files: those runs keep theirs as they are."""
+    state = run / "state"
+    kept = sorted(state.glob("best-*"))
+    if kept:
+        for path in run.glob("best-*"):
+            if not (state / path.name).is_file():
+                path.unlink()
+        for path in kept:
+            shutil.copy2(path, run / path.name)
+    log = run / "evaluations.csv"
+    if log.is_file():
+        rows = [row for row in log.read_text().splitlines() if row and int(row.split(",", 1)[0]) <= step]
+        log.write_text("".join(f"{row}\n" for row in rows))
 
 
 def _actor_tensors(model: Any) -> dict[str, torch.Tensor]:
@@ -242,6 +269,7 @@ def train_behaviour(env: str, root: Path, seed: int = 0, until: str = "medium", 
     meta: dict[str, Any] = {"best": {}, "wall_s": 0.0}
     if state.is_file():
         meta = load_state(model, run / "state")
+        rewind_to_checkpoint(run, model.num_timesteps)
     # Each budget selects within its own window (previous budget, budget]: one shared run stands in for the recipe's
     # separate runs, and a whole-run best found early would make medium-v0 a recollection of simple-v0's policy.
     floors = {prof: max([b for b in budgets.values() if b < budget], default=0) for prof, budget in budgets.items()}
@@ -249,6 +277,10 @@ def train_behaviour(env: str, root: Path, seed: int = 0, until: str = "medium", 
         if prof in floors and best["step"] <= floors[prof]:  # recorded before this rule (2026-11-27): select again
             del meta["best"][prof]
     eval_env = make_vec_env(ENVS[env][0], n_envs=1, seed=seed + 10_000)
+
+    def best_files() -> list[Path]:
+        return [run / f"best-{prof}.{ext}" for prof in meta["best"] for ext in ("safetensors", "json")]
+
     started, wall0 = time.time(), meta.get("wall_s", 0.0)
 
     class Track(BaseCallback):
@@ -268,13 +300,13 @@ def train_behaviour(env: str, root: Path, seed: int = 0, until: str = "medium", 
                         (run / f"best-{prof}.json").write_text(json.dumps(meta["best"][prof]) + "\n")
             if t % checkpoint_every < n_envs:
                 meta["wall_s"] = wall0 + time.time() - started
-                save_state(self.model, run / "state", {"best": meta["best"], "wall_s": meta["wall_s"]})
+                save_state(self.model, run / "state", {"best": meta["best"], "wall_s": meta["wall_s"]}, best_files())
             return t < target
 
     model.learn(total_timesteps=target - model.num_timesteps, callback=Track(), reset_num_timesteps=False,
                 progress_bar=progress)
     meta["wall_s"] = wall0 + time.time() - started
-    save_state(model, run / "state", {"best": meta["best"], "wall_s": meta["wall_s"]})
+    save_state(model, run / "state", {"best": meta["best"], "wall_s": meta["wall_s"]}, best_files())
     return run
 
 
