@@ -10,18 +10,21 @@ from hub.files import (
     TRAINING_STATE_FILE,
     WEIGHTS_FILE,
     CheckpointError,
+    HubUnreachableError,
     read_checkpoint,
     read_config,
     read_tensors,
     space_from_json,
     space_to_json,
     weights_sha256,
+    without_zip,
     write_checkpoint,
 )
-from hub.resolve import REPO_FILES, bundled_ids, bundled_path, is_repo_id, push_folder, repo_id, resolve
+from hub.resolve import BUNDLED_DIR, REPO_FILES, bundled_ids, bundled_path, is_repo_id, push_folder, repo_id, resolve
 
 __all__ = [
     "REPO_FILES",
+    "BUNDLED_DIR",
     "bundled_path",
     "card_data",
     "is_repo_id",
@@ -32,6 +35,7 @@ __all__ = [
     "TRAINING_STATE_FILE",
     "WEIGHTS_FILE",
     "CheckpointError",
+    "HubUnreachableError",
     "bundled_ids",
     "read_checkpoint",
     "read_config",
@@ -41,5 +45,6 @@ __all__ = [
     "space_from_json",
     "space_to_json",
     "weights_sha256",
+    "without_zip",
     "write_checkpoint",
 ]

@@ -95,6 +95,7 @@ def render_card(repo_id: str, config: dict[str, Any], results: dict[str, Any] | 
         "suite_name": SUITE_NAMES.get(task.split("/", 1)[0], task.split("/", 1)[0]),
         "repo_id": repo_id,
         "replay": replay,
+        "evaluated": results is not None,
         "seed": training.get("seed"),
         "dataset": config.get("dataset"),
         "unofficial": method.get("unofficial", False),

@@ -27,6 +27,13 @@ class CheckpointError(ValueError):
     """A path that is not a loadable genzoo checkpoint; the message says why and what to do."""
 
 
+class HubUnreachableError(CheckpointError):
+    """The Hugging Face Hub could not be reached (offline, DNS, refused, timed out); nothing on disk was changed.
+
+    A :class:`CheckpointError` (so a ``ValueError``) so that the CLI reports it in one line, as it does bad input.
+    """
+
+
 def space_to_json(space: spaces.Space) -> dict[str, Any]:
     """A JSON description of a Box space (infinite bounds written as the strings ``"inf"`` / ``"-inf"``)."""
     if not isinstance(space, spaces.Box):
@@ -48,11 +55,20 @@ def space_from_json(desc: dict[str, Any]) -> spaces.Box:
     return spaces.Box(low.astype(desc["dtype"]), high.astype(desc["dtype"]), shape=shape, dtype=desc["dtype"])
 
 
+def without_zip(path: str | os.PathLike) -> Path:
+    """SB3 names checkpoints ``name.zip`` (``CheckpointCallback``, ``model.save("name")``): genzoo writes the directory
+    ``name`` for such a path and reads it back when ``name.zip`` is asked for and no such file exists."""
+    path = Path(path).expanduser()
+    if path.suffix == ".zip" and not path.exists():
+        return path.with_suffix("")
+    return path
+
+
 def write_checkpoint(directory: str | os.PathLike, tensors: dict, config: dict[str, Any]) -> Path:
-    """Write ``model.safetensors`` (fp32, contiguous) and ``config.json`` into ``directory``."""
+    """Write ``model.safetensors`` (fp32, contiguous) and ``config.json`` into ``directory`` (``x.zip`` -> ``x``)."""
     from safetensors.torch import save_file
 
-    directory = Path(directory)
+    directory = without_zip(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = {"library": LIBRARY, "format_version": FORMAT_VERSION, **config}
     weights = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
@@ -65,6 +81,7 @@ def write_checkpoint(directory: str | os.PathLike, tensors: dict, config: dict[s
 def _atomic(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
+    os.chmod(tmp, 0o644)  # published files are read by others (safetensors writes 0600)
     os.replace(tmp, path)
 
 
@@ -167,11 +184,11 @@ def validate_config(config: dict[str, Any], path: str | os.PathLike = "config.js
 def read_checkpoint(directory: str | os.PathLike, device: str = "cpu") -> tuple[dict, dict[str, Any]]:
     """Return ``(tensors, config)`` of a checkpoint directory, validating both."""
     config = read_config(directory)
-    return read_tensors(Path(directory) / WEIGHTS_FILE, device=device, require_genzoo=True), config
+    return read_tensors(without_zip(directory) / WEIGHTS_FILE, device=device, require_genzoo=True), config
 
 
 def _check_directory(directory: str | os.PathLike) -> Path:
-    path = Path(directory).expanduser()
+    path = without_zip(directory)
     if path.is_file():
         hint = " (an SB3-style zip archive, which would unpickle)" if path.suffix == ".zip" else ""
         if path.suffix in _PICKLE_SUFFIXES:

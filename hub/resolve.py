@@ -7,12 +7,13 @@ Order for a repo id: one ``snapshot_download`` through the HF cache (honouring `
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
 from pathlib import Path
 
-from hub.files import CONFIG_FILE, CheckpointError
+from hub.files import CONFIG_FILE, CheckpointError, HubUnreachableError, without_zip
 
 logger = logging.getLogger("genzoo.hub")
 
@@ -49,7 +50,7 @@ def is_repo_id(text: str) -> bool:
 
 def resolve(repo_or_dir: str | os.PathLike, revision: str | None = None, local_files_only: bool = False) -> Path:
     """Return a local directory holding the checkpoint ``repo_or_dir`` (see the module docstring)."""
-    path = Path(repo_or_dir).expanduser()
+    path = without_zip(repo_or_dir)
     if path.exists():
         return path
     text = str(repo_or_dir)
@@ -87,7 +88,33 @@ def push_folder(folder: str | os.PathLike, repo: str, commit_message: str | None
     if missing:
         raise CheckpointError(f"{folder} lacks {', '.join(missing)}: write it with save_pretrained first")
     api = HfApi(token=token)
-    api.create_repo(repo, private=private, exist_ok=True)
-    info = api.upload_folder(repo_id=repo, folder_path=str(folder), allow_patterns=files, revision=revision,
-                             commit_message=commit_message or f"Upload {repo} with genzoo")
+    unreachable = _network_errors()
+    try:
+        api.create_repo(repo, private=private, exist_ok=True)
+        info = api.upload_folder(repo_id=repo, folder_path=str(folder), allow_patterns=files, revision=revision,
+                                 commit_message=commit_message or f"Upload {repo} with genzoo")
+    except unreachable as err:
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0]}" if str(err) else type(err).__name__
+        raise HubUnreachableError(
+            f"the Hugging Face Hub is not reachable ({reason}); nothing was uploaded to {repo}"
+        ) from err
     return str(info.commit_url)
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean "no connection to the Hub", whichever HTTP client huggingface_hub uses.
+
+    Offline, ``HfApi`` raises the transport error of its client (``httpx2.ConnectError`` with huggingface_hub 2.x,
+    ``requests.ConnectionError`` with 0.x) or, under ``HF_HUB_OFFLINE=1``, ``OfflineModeIsEnabled`` (a
+    ``ConnectionError``). HTTP status errors (401, 403, 404) are not among them: the Hub answered, and its message
+    is the useful one.
+    """
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for module, names in (("httpx2", ("TransportError",)), ("httpx", ("TransportError",)),
+                          ("requests.exceptions", ("ConnectionError", "Timeout"))):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        errors += [getattr(mod, n) for n in names if isinstance(getattr(mod, n, None), type)]
+    return tuple(errors)

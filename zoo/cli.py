@@ -28,6 +28,30 @@ def _parse_value(text: str) -> Any:
         return text
 
 
+def _key_values(items: list[str], option: str) -> dict[str, Any]:
+    """``["k=v", ...]`` of a repeated option as a dict with JSON-parsed values; a clear error for a malformed item."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{option} expects KEY=VALUE, got {item!r} (e.g. {option} sampling_steps=4)")
+        out[key.strip()] = _parse_value(value)
+    return out
+
+
+def _count(minimum: int) -> Any:
+    """An argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    return parse
+
+
 def _print_result(result: dict[str, Any]) -> None:
     agg = result["aggregate"]
     proto = result["protocol"]
@@ -42,9 +66,9 @@ def _print_result(result: dict[str, Any]) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from zoo.train import STOPPED_EXIT_CODE, TrainingStopped, train
 
-    overrides = dict(kv.split("=", 1) for kv in args.set)
+    overrides = _key_values(args.set, "--set")
     if args.bc_only:
-        overrides["bc_only"] = "true"
+        overrides["bc_only"] = True
     try:
         train(
             args.method,
@@ -54,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             out=args.out,
             precision=args.precision,
             budget=args.budget,
-            overrides={k: _parse_value(v) for k, v in overrides.items()},
+            overrides=overrides,
             checkpoint_every=args.checkpoint_every,
             init_from=args.init_from,
             finetune_from=args.finetune_from,
@@ -77,29 +101,63 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _published_copy(path: Path) -> bool:
+    """A bundled catalogue copy or a Hugging Face cache snapshot: evaluated, never written."""
+    from huggingface_hub import constants
+
+    import hub
+
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(Path(root).resolve()) for root in (hub.BUNDLED_DIR, constants.HF_HUB_CACHE))
+
+
+def _compare_with_card(card: dict[str, Any], result: dict[str, Any]) -> str:
+    """How an evaluation compares with the card's: on the same episode seeds, the scores should agree."""
+    c = card["aggregate"]
+    ours = result["aggregate"]["mean"]
+    head = f"card: {c['mean']:.1f} (95% CI {c['ci_low']:.1f}-{c['ci_high']:.1f}) over {card['protocol']['episodes']} episodes"
+    seeds = result["protocol"]["seeds"]
+    if seeds == card["protocol"]["seeds"]:
+        inside = c["ci_low"] <= ours <= c["ci_high"]
+        return f"{head}; this evaluation {'reproduces it (inside the CI)' if inside else 'falls OUTSIDE the card CI'}"
+    by_seed = {e["seed"]: e for e in card.get("episodes") or []}
+    if not all(s in by_seed for s in seeds):
+        return f"{head}; not compared: this evaluation used other episode seeds"
+    scale = 100.0 if result["metric"] == "success" else 1.0
+    card_same = scale * sum(float(by_seed[s][result["metric"]]) for s in seeds) / len(seeds)
+    verdict = "the same" if abs(card_same - ours) < 1e-6 else "different (another machine or library version?)"
+    return (f"{head}; on the same {len(seeds)} episode seeds the card's records give {card_same:.1f}: "
+            f"this evaluation is {verdict}")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import hub
     from zoo.train import evaluate_checkpoint, evaluate_run
 
-    local = Path(args.checkpoint).expanduser().is_dir()
     path = hub.resolve(args.checkpoint)
+    own_run = Path(args.checkpoint).expanduser().is_dir() and not _published_copy(path)
     card = json.loads((path / "results.json").read_text()) if (path / "results.json").is_file() else None
-    sampler = {k: _parse_value(v) for k, v in (kv.split("=", 1) for kv in args.sampler)}
-    if local and args.out is None and not sampler:  # a run folder of the user's: record results, refresh its card
-        result = evaluate_run(path, episodes=args.episodes, device=args.device, progress_bar=not args.no_progress)
-        where = path / "results.json"
+    sampler = _key_values(args.sampler, "--sampler")
+    where: Path | None
+    if own_run and args.out is None and not sampler:  # a run folder of the user's: record results, refresh its card
+        result, written = evaluate_run(path, episodes=args.episodes, device=args.device,
+                                       progress_bar=not args.no_progress, force=args.force)
+        where = path / "results.json" if written else None
+        if not written:
+            print(f"not written: {path / 'results.json'} holds a {card['protocol']['episodes']}-episode evaluation and "
+                  f"this one has {result['protocol']['episodes']} (--force replaces it; --out FILE keeps this one apart)")
     else:  # a pulled or bundled checkpoint is read-only; a non-default sampler is an ablation, not the card's score
-        result = evaluate_checkpoint(path, episodes=args.episodes, device=args.device,
-                                     progress_bar=not args.no_progress, **sampler)
+        try:
+            result = evaluate_checkpoint(path, episodes=args.episodes, device=args.device,
+                                         progress_bar=not args.no_progress, **sampler)
+        except TypeError as err:  # predict() refused a sampler option: say so in one line
+            raise ValueError(str(err)) from None
         where = Path(args.out) if args.out else None
         if where is not None:
             where.write_text(json.dumps(result, indent=2) + "\n")
     _print_result(result)
-    if card is not None and not local:
-        c, ours = card["aggregate"], result["aggregate"]["mean"]
-        inside = c["ci_low"] <= ours <= c["ci_high"]
-        print(f"card: {c['mean']:.1f} (95% CI {c['ci_low']:.1f}-{c['ci_high']:.1f}); this evaluation "
-              f"{'reproduces it (inside the CI)' if inside else 'falls OUTSIDE the card CI'}")
+    if card is not None and not own_run and not sampler:
+        print(_compare_with_card(card, result))
     if where is not None:
         print(f"per-episode records: {where}")
     return 0
@@ -119,7 +177,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
     checkpoint = Path(args.checkpoint)
     if not (checkpoint / "results.json").is_file() or args.reevaluate:
-        evaluate_run(checkpoint, episodes=args.episodes, device="auto")
+        evaluate_run(checkpoint, episodes=args.episodes, device="auto", force=args.reevaluate)
     agent = zoo.load(checkpoint)
     url = agent.push_to_hub(args.repo_id or agent.default_repo_id(), commit_message=args.message,
                             private=args.private, revision=args.revision)
@@ -153,7 +211,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_bundle(args: argparse.Namespace) -> int:
     from zoo.catalog import bundle
 
-    print(bundle(args.checkpoint, args.repo_id, video=not args.no_video))
+    print(bundle(args.checkpoint, args.repo_id, video=not args.no_video, force=args.force))
     return 0
 
 
@@ -201,7 +259,8 @@ def cmd_data(args: argparse.Namespace) -> int:
         for row in datasets.status(args.dataset_dir):
             state = ("present (local rebuild)" if row["rebuilt"] else "present") if row["present"] else "missing"
             built = f"built in {row['build_seconds']:.0f} s" if row.get("build_seconds") is not None else ""
-            print(f"{row['dataset']:34s} {state:24s} {built:18s} {row['path'] if row['present'] else row['build']}")
+            build = row["build"] + (f" --dataset-dir {args.dataset_dir}" if args.dataset_dir else "")
+            print(f"{row['dataset']:34s} {state:24s} {built:18s} {row['path'] if row['present'] else build}")
         return 0
     if args.data_cmd == "verify":
         import numpy as np
@@ -238,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train (or resume) a method on a task")
     t.add_argument("method")
     t.add_argument("task")
-    t.add_argument("--steps", type=int, default=200_000, help="gradient steps (default: the zoo budget, 200k)")
+    t.add_argument("--steps", type=_count(1), default=200_000, help="gradient steps (default: the zoo budget, 200k)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="run folder; rerun the same command to resume")
     t.add_argument("--precision", choices=["fp32", "bf16"], default=None,
@@ -253,13 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="offline-to-online: learn() in the task's env from this checkpoint (dir or repo id), keeping "
                         "the dataset in the buffer; published as the o2o variant")
     t.add_argument("--variant", default=None, help="repo-id variant of the published checkpoint (bc, eta0, ...)")
-    t.add_argument("--checkpoint-every", type=int, default=10_000)
-    t.add_argument("--log-interval", type=int, default=1_000)
-    t.add_argument("--eval-episodes", type=int, default=None, help="episodes at the end (default: the task's; 0 skips)")
-    t.add_argument("--eval-every", type=int, default=0, help="also score every N steps into the log (learning curve)")
-    t.add_argument("--eval-every-episodes", type=int, default=5, help="episodes per --eval-every point (default 5)")
-    t.add_argument("--n-envs", type=int, default=1, help="online: envs stepped together (steps count all of them)")
-    t.add_argument("--threads", type=int, default=1, help="torch threads (default 1: leaves a core free)")
+    t.add_argument("--checkpoint-every", type=_count(1), default=10_000)
+    t.add_argument("--log-interval", type=_count(1), default=1_000)
+    t.add_argument("--eval-episodes", type=_count(0), default=None, help="episodes at the end (default: the task's; 0 skips)")
+    t.add_argument("--eval-every", type=_count(0), default=0, help="also score every N steps into the log (learning curve)")
+    t.add_argument("--eval-every-episodes", type=_count(1), default=5, help="episodes per --eval-every point (default 5)")
+    t.add_argument("--n-envs", type=_count(1), default=1, help="online: envs stepped together (steps count all of them)")
+    t.add_argument("--threads", type=_count(1), default=1, help="torch threads (default 1: leaves a core free)")
     t.add_argument("--dataset-dir", default=None)
     t.add_argument("--device", default="auto")
     t.add_argument("--no-progress", action="store_true")
@@ -268,8 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a checkpoint (directory or repo id) on its task")
     e.add_argument("checkpoint", help="a run's model folder (results.json and card updated) or a repo id")
-    e.add_argument("--episodes", type=int, default=None)
+    e.add_argument("--episodes", type=_count(1), default=None, help="default: the task's protocol")
     e.add_argument("--out", default=None, help="write the per-episode records here")
+    e.add_argument("--force", action="store_true",
+                   help="replace a run folder's results.json even by an evaluation of fewer episodes")
     e.add_argument("--sampler", action="append", default=[], metavar="KEY=VALUE",
                    help="a predict() sampler option, e.g. sampling_steps=4 (recorded; the card is left alone)")
     e.add_argument("--device", default="auto")
@@ -278,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="run a bundled pretrained policy and print its success rate")
     d.add_argument("--repo", default=DEMO_REPO)
-    d.add_argument("--episodes", type=int, default=None)
+    d.add_argument("--episodes", type=_count(1), default=None)
     d.add_argument("--device", default="auto")
     d.set_defaults(func=cmd_demo)
 
@@ -293,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--message", default=None)
     ps.add_argument("--private", action="store_true")
     ps.add_argument("--revision", default=None)
-    ps.add_argument("--episodes", type=int, default=None)
+    ps.add_argument("--episodes", type=_count(1), default=None)
     ps.add_argument("--reevaluate", action="store_true")
     ps.set_defaults(func=cmd_push)
 
@@ -301,8 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--methods", nargs="+", default=None)
     lb.add_argument("--tasks", nargs="+", default=None)
     lb.add_argument("--device", default="auto", help="cuda, cpu or auto")
-    lb.add_argument("--episodes", type=int, default=None, help="default: each task's protocol")
-    lb.add_argument("--n-envs", type=int, default=2)
+    lb.add_argument("--episodes", type=_count(1), default=None, help="default: each task's protocol")
+    lb.add_argument("--n-envs", type=_count(1), default=2)
     lb.add_argument("--out", default=".")
     lb.set_defaults(func=cmd_leaderboard)
 
@@ -310,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("checkpoint")
     bd.add_argument("--repo-id", default=None)
     bd.add_argument("--no-video", action="store_true", help="do not record replay.mp4")
+    bd.add_argument("--force", action="store_true",
+                    help="replace a bundled checkpoint of the same id, or bundle results off the task's protocol")
     bd.set_defaults(func=cmd_bundle)
 
     ls = sub.add_parser("list", help="the bundled checkpoints and their scores")
@@ -320,9 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = data.add_subparsers(dest="data_cmd", required=True)
     b = dsub.add_parser("build", help="rebuild a dataset locally with the original recipe")
     b.add_argument("name")
-    b.add_argument("--episodes", type=int, default=None, help="OGBench: training episodes (default: the recipe's)")
-    b.add_argument("--steps", type=int, default=None, help="Minari: environment steps (default: the recipe's)")
-    b.add_argument("--workers", type=int, default=1)
+    b.add_argument("--episodes", type=_count(1), default=None, help="OGBench: training episodes (default: the recipe's)")
+    b.add_argument("--steps", type=_count(1), default=None, help="Minari: environment steps (default: the recipe's)")
+    b.add_argument("--workers", type=_count(1), default=1)
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--dataset-dir", default=None)
     for name, helptext in (("list", "what exists, what is missing"), ("verify", "re-check sha256 against manifests")):

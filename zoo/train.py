@@ -203,6 +203,7 @@ class Run:
         self.meta: dict[str, Any] = json.loads(self.meta_path.read_text()) if self.meta_path.is_file() else {}
         self.agent: Any = None
         self._segment_start = 0.0
+        self._segment: dict[str, Any] | None = None  # this process's entry in meta["segments"], if it trains
         self.checkpointed_at: int | None = None  # the step of this process's last checkpoint
 
     # -------------------------------------------------------------- checkpoint files
@@ -230,9 +231,9 @@ class Run:
         self.checkpointed_at = int(self.agent.num_timesteps)
 
     def _record_segment(self) -> None:
-        seg = self.meta["segments"][-1]
-        seg["end"] = int(self.agent.num_timesteps)
-        seg["wall_s"] = round(time.time() - self._segment_start, 1)
+        if self._segment is not None:
+            self._segment["end"] = int(self.agent.num_timesteps)
+            self._segment["wall_s"] = round(time.time() - self._segment_start, 1)
         self.meta_path.write_text(json.dumps(self.meta, indent=2) + "\n")
 
     def wall_time(self) -> float:
@@ -281,6 +282,8 @@ class Run:
                         continue
                     rows.append(row)
                     fields += [k for k in row if k not in fields]
+        # the step first, whatever column order each segment's logger happened to write
+        fields.sort(key=lambda k: k not in ("time/gradient_steps", "time/total_timesteps"))
         out = self.out / "training_log.csv"
         with open(out, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields)
@@ -388,13 +391,16 @@ def train(
     if algo_name is None:
         raise KeyError(f"unknown method {method!r}; known: {', '.join(sorted(ALGOS))}")
     task = tasks.get(task_id)
-    if log_interval and checkpoint_every % log_interval:
-        raise ValueError("checkpoint_every must be a multiple of log_interval")
+    if log_interval and checkpoint_every % log_interval and not (task.online or finetune_from is not None):
+        # offline, the log and the checkpoints must meet (online runs log once per episode)
+        raise ValueError(f"--checkpoint-every ({checkpoint_every}) must be a multiple of --log-interval ({log_interval}; "
+                         "default 1000)")
     if n_threads is not None:
         torch.set_num_threads(n_threads)
     # A finetuning run keeps its checkpoint's settings: only explicit overrides apply.
     kwargs = dict(overrides or {}) if finetune_from is not None else {**hyperparams(algo_name, task_id, budget),
                                                                        **(overrides or {})}
+    ALGOS[algo_name].check_arguments(kwargs)  # a typo'd --set fails here, before the dataset is read
     if precision is None:
         precision = "fp32" if finetune_from is None else str(
             (hub.read_config(hub.resolve(finetune_from))["algo_kwargs"]).get("precision", "fp32"))
@@ -423,18 +429,23 @@ def train(
         if differs:
             raise ValueError(f"{out} holds a run with other settings {differs}; use another --out")
     else:
-        run.meta = {**asked, "segments": [], "command": command or (
-            _command(algo_name, task.task_id, steps, seed, precision, budget, overrides)
-            + (f" --init-from {init_from}" if init_from is not None else "")
-            + (f" --finetune-from {finetune_from}" if finetune_from is not None else "")
-            + (f" --variant {variant}" if variant and finetune_from is None else ""))}
-    run.out.mkdir(parents=True, exist_ok=True)
+        run.meta = {**asked, "segments": []}
+    # The command that (re)produces the run as it now stands: a rerun with more --steps extends it.
+    run.meta["command"] = command or (
+        _command(algo_name, task.task_id, steps, seed, precision, budget, overrides)
+        + (f" --init-from {init_from}" if init_from is not None else "")
+        + (f" --finetune-from {finetune_from}" if finetune_from is not None else "")
+        + (f" --variant {variant}" if variant and finetune_from is None else "")
+        + (f" --n-envs {n_envs}" if n_envs > 1 else "")
+        + (f" --eval-every {eval_every} --eval-every-episodes {eval_every_episodes}" if eval_every else "")
+        + f" --out {out}")
     if n_envs > 1 and (task.online or finetune_from is not None):
         kwargs.setdefault("gradient_steps", -1)  # SB3: as many updates as env steps collected (one per env step)
 
     # Offline tasks train on their dataset; online tasks (no dataset) and finetuning runs in their env with learn().
     online = task.online or finetune_from is not None
     dataset = None if task.online else datasets.load(task.dataset_id, dataset_dir)
+    run.out.mkdir(parents=True, exist_ok=True)  # after the dataset: a failed start leaves no empty run folder
     env = None
     if online:
         from stable_baselines3.common.env_util import make_vec_env
@@ -484,7 +495,9 @@ def train(
     if dataset is not None and dataset.info.get("sha256"):
         # A run may resume on another machine's rebuild of the dataset (a GPU lease): each segment names its data.
         segment["dataset_sha256"] = dataset.info["sha256"]
-    run.meta["segments"].append(segment)
+    if start < steps:  # a rerun of a finished run trains nothing and adds no segment
+        run.meta["segments"].append(segment)
+        run._segment = segment
     run._segment_start = time.time()
     stop = _StopOnSignal(run)
     if start < steps:
@@ -545,10 +558,18 @@ def evaluate_checkpoint(checkpoint: str | Path, episodes: int | None = None, dev
 
 
 def evaluate_run(model_dir: str | Path, episodes: int | None = None, device: str = "auto",
-                 progress_bar: bool = True) -> dict[str, Any]:
-    """Evaluate a checkpoint directory and write ``results.json`` and the updated card beside it."""
+                 progress_bar: bool = True, force: bool = False) -> tuple[dict[str, Any], bool]:
+    """Evaluate a checkpoint directory and write ``results.json`` and the updated card beside it.
+
+    An existing ``results.json`` of more episodes is kept (a quick look must not replace the protocol's score) unless
+    ``force``. Returns the evaluation and whether it was written."""
     import zoo
 
     result = evaluate_checkpoint(model_dir, episodes, device, progress_bar)
+    existing = Path(model_dir) / "results.json"
+    if existing.is_file() and not force:
+        before = json.loads(existing.read_text())["protocol"]["episodes"]
+        if result["protocol"]["episodes"] < before:
+            return result, False
     zoo.load(model_dir, device=device).save_pretrained(model_dir, results=result)
-    return result
+    return result, True

@@ -21,6 +21,7 @@ A method file defines a :class:`GenerativePolicy` subclass holding its networks 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import inspect
 import json
 import os
@@ -242,6 +243,26 @@ class GenerativeAgent(OffPolicyAlgorithm):
             self._setup_model()
 
     # ------------------------------------------------------------------ construction
+    @classmethod
+    def check_arguments(cls, kwargs: dict[str, Any]) -> None:
+        """Raise a ``ValueError`` naming the problem for constructor arguments this class does not take, or whose value
+        is text where the default is a number or a flag (``--set alpha=abc``), before anything is built or loaded."""
+        params: dict[str, inspect.Parameter] = {}
+        for klass in cls.__mro__:
+            if isinstance(klass, type) and issubclass(klass, GenerativeAgent) and "__init__" in vars(klass):
+                for name, param in inspect.signature(klass.__init__).parameters.items():
+                    if param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL) and name not in ("self", "policy"):
+                        params.setdefault(name, param)
+        for name, value in kwargs.items():
+            if name not in params:
+                close = difflib.get_close_matches(name, params, n=3)
+                hint = f"; did you mean {' or '.join(close)}?" if close else f"; it takes {', '.join(sorted(params))}"
+                raise ValueError(f"{cls.__name__} has no argument {name!r}{hint}")
+            default = params[name].default
+            if isinstance(default, (bool, int, float)) and isinstance(value, str):
+                raise ValueError(f"{cls.__name__}'s {name} is a {type(default).__name__} (default {default!r}); "
+                                 f"got the text {value!r}")
+
     def make_policy(self) -> GenerativePolicy:
         """Build the method's policy (networks); subclasses pass their architecture arguments."""
         return self.policy_class(self.observation_space, self.action_space, self.action_horizon, **self.policy_kwargs)
@@ -710,8 +731,7 @@ class GenerativeAgent(OffPolicyAlgorithm):
         agent was trained further after loading (it is then a new model with that checkpoint as ``base_model``); the
         card shows ``replay.mp4`` when the directory has one (``zoo.catalog.bundle`` records it).
         """
-        out = Path(save_directory)
-        self.save(out, **config)
+        out = self.save(save_directory, **config)  # the directory written (``x.zip`` is written as ``x``)
         cfg = hub.read_config(out)
         # a model trained further since loading is not the source checkpoint: its score and log do not carry over
         source = None if self._trained_since_load and self._base_config is not None else self.source_dir
@@ -825,24 +845,45 @@ class GenerativeAgent(OffPolicyAlgorithm):
                 f"{path} holds a {config.get('algo')} checkpoint, not {cls.__name__}: use zoo.load(...) or "
                 f"{config.get('algo')}.load(...)"
             )
+        cls.check_arguments(overrides)
         kwargs = {**cls.checkpoint_defaults, **config["algo_kwargs"], **overrides}
+        observation_space = hub.space_from_json(config["observation_space"])
+        action_space = hub.space_from_json(config["action_space"])
+        if env is not None:
+            for name, ours in (("observation", observation_space), ("action", action_space)):
+                theirs = getattr(env, f"{name}_space")
+                if getattr(theirs, "shape", None) != ours.shape:
+                    raise hub.CheckpointError(
+                        f"{path} was trained on {config.get('task') or 'a task'} with {name} shape {ours.shape}; the env "
+                        f"given has {getattr(theirs, 'shape', theirs)} (load it with that task's env: "
+                        f"evaluation.get({config.get('task')!r}).make_env())"
+                    )
         if not training_state and "compile" not in overrides:
             # compile records how a run trained; a loaded model acts eagerly (no compile wait on the first
             # predict) unless asked: load(..., compile=True). Resuming a run keeps the run's setting.
             kwargs["compile"] = False
         agent = cls(
             env=env,
-            observation_space=hub.space_from_json(config["observation_space"]),
-            action_space=hub.space_from_json(config["action_space"]),
+            observation_space=observation_space,
+            action_space=action_space,
             device=device,
             **kwargs,
         )
         agent.set_parameters(tensors)
+        scored = hub.without_zip(path) / "results.json"
+        if scored.is_file():  # the card's score belongs to these weights only if their digest matches
+            recorded = json.loads(scored.read_text()).get("checkpoint_sha256")
+            if recorded and recorded != hub.weights_sha256(hub.without_zip(path) / hub.WEIGHTS_FILE):
+                warnings.warn(f"{path}: {hub.WEIGHTS_FILE} is not the file results.json scored (sha256 of its tensors "
+                              "differs): the weights changed or were corrupted since; `genzoo eval` re-scores them",
+                              stacklevel=2)
         agent.offline_dataset_info = config.get("dataset") or {}
         agent.config = config
-        agent.source_dir = Path(path)
+        agent.source_dir = hub.without_zip(path)
         if not training_state:
             agent._base_config = config
+            # SB3 restores the step count: learn(..., reset_num_timesteps=False) and callbacks count on from it
+            agent.num_timesteps = int((config.get("training") or {}).get("steps") or 0)
         if training_state and (Path(path) / hub.TRAINING_STATE_FILE).exists():
             agent.load_training_state(path)
         return agent
@@ -851,10 +892,24 @@ class GenerativeAgent(OffPolicyAlgorithm):
         self, load_path_or_dict: str | os.PathLike | dict[str, torch.Tensor], exact_match: bool = True,
         device: torch.device | str = "auto",
     ) -> None:
-        """Load published weights from a checkpoint directory or a tensor dict (SB3's version unpickles a zip)."""
+        """Load published weights from a checkpoint directory or a tensor dict (SB3's version unpickles a zip).
+
+        The dict is flat (``model.safetensors``' names) or :meth:`get_parameters`' ``{"policy": {...}}``; with
+        ``exact_match=False`` names this policy does not have are ignored and missing ones keep their values."""
         tensors = load_path_or_dict
         if not isinstance(tensors, dict):
             tensors, _ = hub.read_checkpoint(tensors)
+        if isinstance(tensors.get("policy"), dict):  # SB3's get_parameters(): the whole policy, targets included
+            full = self.policy.state_dict()
+            policy = {k: v for k, v in tensors["policy"].items() if k in full or exact_match}
+            for k, v in policy.items():
+                if k in full and full[k].shape != v.shape:
+                    raise hub.CheckpointError(f"tensor {k} has shape {tuple(v.shape)}, expected {tuple(full[k].shape)}")
+            try:
+                self.policy.load_state_dict(policy, strict=exact_match)
+            except RuntimeError as err:
+                raise hub.CheckpointError(f"weights do not match this {type(self).__name__}: {err}") from None
+            return
         expected = self.policy.published_state_dict()
         missing = sorted(set(expected) - set(tensors))
         unexpected = sorted(set(tensors) - set(expected))
@@ -863,8 +918,9 @@ class GenerativeAgent(OffPolicyAlgorithm):
                 f"weights do not match this {type(self).__name__}: missing {missing[:5]}, unexpected {unexpected[:5]} "
                 "(was it saved with other network sizes?)"
             )
+        tensors = {k: v for k, v in tensors.items() if k in expected}
         for k, v in tensors.items():
-            if k in expected and expected[k].shape != v.shape:
+            if expected[k].shape != v.shape:
                 raise hub.CheckpointError(f"tensor {k} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}")
         self.policy.load_state_dict({**self.policy.state_dict(), **tensors}, strict=True)
         self.policy.reset_targets()

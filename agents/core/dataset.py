@@ -59,6 +59,11 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.observations)
 
+    def __repr__(self) -> str:  # the dataclass default prints every array and the whole manifest
+        return (f"Dataset({self.dataset_id!r}, {len(self):,} transitions, {int(self.terminals.sum()):,} terminals, "
+                f"{int(self.timeouts.sum()):,} timeouts, obs {self.observation_space.shape}, "
+                f"actions {self.action_space.shape}, env {self.env_id!r})")
+
     @property
     def masks(self) -> np.ndarray:
         """Bootstrap masks ``1 - terminals``."""

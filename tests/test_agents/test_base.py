@@ -201,3 +201,63 @@ def test_learn_without_the_zoo_dataset_loader_says_how_to_supply_the_data(tmp_pa
     loaded = FQL.load(tmp_path / "m", env=_echo_env(), learning_starts=0)
     with pytest.raises(ValueError, match="import zoo.datasets"):
         loaded.learn(2)
+
+
+def test_parameters_round_trip_as_in_sb3_and_load_restores_the_step_count(tmp_path):
+    import gymnasium
+    import pytest
+
+    from agents import FQL
+    from hub import CheckpointError
+
+    agent = _fql()
+    agent.learn_offline(_user_data(), 3, log_interval=0)
+    other = _fql()
+    other.set_parameters(agent.get_parameters())  # SB3's nested {"policy": ...} layout, targets included
+    for (name, a), b in zip(agent.policy.state_dict().items(), other.policy.state_dict().values()):
+        assert torch.equal(a, b), name
+    extra = {"policy": {**agent.get_parameters()["policy"], "not_ours": torch.zeros(1)}}
+    with pytest.raises(CheckpointError, match="not_ours"):
+        other.set_parameters(extra)
+    other.set_parameters(extra, exact_match=False)  # unknown names ignored
+    agent.save(tmp_path / "m")
+    loaded = FQL.load(tmp_path / "m")
+    assert loaded.num_timesteps == 3  # as SB3: learn(..., reset_num_timesteps=False) counts on from here
+    with pytest.raises(CheckpointError, match=r"observation shape \(2,\).*\(3,\)"):
+        FQL.load(tmp_path / "m", env=gymnasium.make("Pendulum-v1"))
+    with pytest.raises(ValueError, match="did you mean learning_starts"):
+        FQL.load(tmp_path / "m", learning_strats=0)
+    with pytest.raises(ValueError, match="got the text 'abc'"):
+        FQL.load(tmp_path / "m", alpha="abc")
+
+
+def test_sb3_style_zip_names_save_and_load_as_directories(tmp_path):
+    from stable_baselines3.common.callbacks import CheckpointCallback
+
+    from agents import FQL
+
+    agent = _fql()
+    agent.learn_offline(_user_data(), 4, log_interval=0,
+                        callback=CheckpointCallback(save_freq=2, save_path=str(tmp_path), name_prefix="fql"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fql_2_steps", "fql_4_steps"]  # SB3 asks for fql_2_steps.zip
+    loaded = FQL.load(tmp_path / "fql_4_steps.zip")  # the name SB3 users load by
+    assert loaded.num_timesteps == 4 and loaded.source_dir == tmp_path / "fql_4_steps"
+
+
+def test_load_warns_when_the_weights_are_not_the_ones_their_results_scored(tmp_path):
+    import json
+    import warnings
+
+    import pytest
+
+    import hub
+    from agents import FQL
+
+    path = _fql().save(tmp_path / "m")
+    (path / "results.json").write_text(json.dumps({"checkpoint_sha256": "0" * 64}))
+    with pytest.warns(UserWarning, match="not the file results.json scored"):
+        FQL.load(path)
+    (path / "results.json").write_text(json.dumps({"checkpoint_sha256": hub.weights_sha256(path / "model.safetensors")}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        FQL.load(path)

@@ -105,3 +105,80 @@ def test_push_to_hub_uploads_exactly_the_repo_files(tmp_path, tiny_dataset, make
     assert b"library_name: genzoo" in regular["README.md"]
     assert json.loads(regular["config.json"])["algo"] == "FQL"
     assert ("POST", "/api/validate-yaml") in hub_state.calls  # the card's metadata was validated before upload
+
+
+def _offline_hfapi(monkeypatch, fail_at="create_repo"):
+    """Replace HfApi by one whose ``fail_at`` call raises what huggingface_hub raises with no network."""
+    import httpx2
+    import huggingface_hub
+
+    calls = []
+
+    class OfflineApi:
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, repo_id, **kwargs):
+            calls.append("create_repo")
+            if fail_at == "create_repo":
+                raise httpx2.ConnectError("[Errno -2] Name or service not known")
+
+        def upload_folder(self, **kwargs):
+            calls.append("upload_folder")
+            raise httpx2.ConnectError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", OfflineApi)
+    return calls
+
+
+@pytest.mark.parametrize("fail_at", ["create_repo", "upload_folder"])
+def test_push_folder_offline_raises_a_clear_error(tmp_path, monkeypatch, fail_at):
+    import hub
+    from hub.files import HubUnreachableError
+
+    for name in ("model.safetensors", "config.json", "README.md"):
+        (tmp_path / name).write_text("x")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    calls = _offline_hfapi(monkeypatch, fail_at)
+    with pytest.raises(HubUnreachableError) as info:
+        hub.push_folder(tmp_path, "me/x", token="hf_fake")
+    msg = str(info.value)
+    assert msg.startswith("the Hugging Face Hub is not reachable (ConnectError: [Errno -2] Name or service not known)")
+    assert msg.endswith("nothing was uploaded to me/x")
+    assert isinstance(info.value, hub.CheckpointError) and calls[-1] == fail_at
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_push_folder_lets_other_errors_through(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    import hub
+
+    class RefusingApi:
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, repo_id, **kwargs):
+            raise PermissionError("403 Forbidden")
+
+    for name in ("model.safetensors", "config.json", "README.md"):
+        (tmp_path / name).write_text("x")
+    monkeypatch.setattr(huggingface_hub, "HfApi", RefusingApi)
+    with pytest.raises(PermissionError, match="403"):
+        hub.push_folder(tmp_path, "me/x", token="hf_fake")
+
+
+def test_cli_push_offline_prints_one_line(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import hub
+    from zoo.cli import main
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(hub.bundled_path("genzoo/fql-ogbench-cube-single-task1-seed0"), ckpt)  # has results.json: no eval
+    _offline_hfapi(monkeypatch)
+    assert main(["push", str(ckpt), "--repo-id", "me/x"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("genzoo: error: the Hugging Face Hub is not reachable (ConnectError:")
+    assert "nothing was uploaded" in err

@@ -84,3 +84,80 @@ def test_verify_accepts_the_same_arrays_compressed_differently_and_refuses_chang
     rewrite(1, arrays)
     assert main(["data", "verify", "--dataset-dir", str(root)]) == 1
     assert "MISMATCH" in capsys.readouterr().out
+
+
+def _tiny_run(out, dataset_dir, steps="20", seed="0"):
+    return main(["train", "fql", "ogbench/cube-single-task1", "--steps", steps, "--seed", seed, "--out", str(out),
+                 "--no-progress", "--dataset-dir", str(dataset_dir), "--eval-episodes", "0", "--checkpoint-every", "10",
+                 "--log-interval", "10", "--set", "actor_hidden_dims=[16]", "--set", "value_hidden_dims=[16]"])
+
+
+def test_malformed_options_are_one_line_errors_before_anything_is_read_or_written(tmp_path, capsys):
+    import pytest
+
+    empty = str(tmp_path / "empty")  # no dataset: an override checked after loading would fail on that instead
+    for option, message in (("alpah=3", "did you mean alpha"), ("alpha", "expects KEY=VALUE"),
+                            ("alpha=abc", "got the text 'abc'")):
+        assert main(["train", "fql", "ogbench/cube-single-task1", "--set", option, "--out", str(tmp_path / "r"),
+                     "--dataset-dir", empty]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert main(["train", "fql", "ogbench/cube-single-task1", "--out", str(tmp_path / "r"), "--dataset-dir", empty]) == 2
+    assert not (tmp_path / "r").exists()  # a failed start leaves no empty run folder
+    for argv in (["eval", "x", "--episodes", "0"], ["train", "fql", "t", "--out", "o", "--steps", "0"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+
+
+def test_eval_keeps_a_longer_evaluation_unless_forced_and_records_the_full_command(tmp_path, tiny_ogbench_dir, capsys):
+    out = tmp_path / "run"
+    assert _tiny_run(out, tiny_ogbench_dir) == 0
+    command = json.loads((out / "run.json").read_text())["command"]
+    assert f"--out {out}" in command and "--steps 20" in command
+    results = out / "model" / "results.json"
+    assert main(["eval", str(out / "model"), "--episodes", "3", "--no-progress"]) == 0
+    assert main(["eval", str(out / "model"), "--episodes", "2", "--no-progress"]) == 0
+    assert "not written" in capsys.readouterr().out
+    assert json.loads(results.read_text())["protocol"]["episodes"] == 3
+    assert main(["eval", str(out / "model"), "--episodes", "2", "--no-progress", "--force"]) == 0
+    assert json.loads(results.read_text())["protocol"]["episodes"] == 2
+    assert _tiny_run(out, tiny_ogbench_dir, steps="30") == 0  # extended: the recorded command says so
+    assert "--steps 30" in json.loads((out / "run.json").read_text())["command"]
+
+
+def test_eval_of_a_published_copy_writes_nothing_and_compares_on_the_same_seeds(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import hub
+
+    source = hub.bundled_path("genzoo/fql-ogbench-cube-single-task1-seed0")
+    copy = tmp_path / "genzoo" / source.name
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("replay.mp4"))
+    monkeypatch.setattr(hub, "BUNDLED_DIR", tmp_path)
+    before = {f.name: f.read_bytes() for f in copy.iterdir()}
+    assert main(["eval", str(copy), "--episodes", "2", "--no-progress"]) == 0
+    assert {f.name: f.read_bytes() for f in copy.iterdir()} == before
+    assert "on the same 2 episode seeds the card's records give 100.0: this evaluation is the same" in capsys.readouterr().out
+
+
+def test_bundle_refuses_off_protocol_results_and_an_id_taken_by_other_weights(tmp_path, tiny_ogbench_dir, monkeypatch):
+    import pytest
+
+    import hub
+    from zoo import catalog
+
+    monkeypatch.setattr(sys.modules["hub.resolve"], "BUNDLED_DIR", tmp_path / "catalogue")
+    monkeypatch.setattr(catalog, "MODEL_CARDS", tmp_path / "cards")
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert _tiny_run(first, tiny_ogbench_dir) == 0 and _tiny_run(second, tiny_ogbench_dir, steps="30") == 0
+    with pytest.raises(ValueError, match="evaluate it first"):
+        catalog.bundle(first / "model", video=False)
+    for run in (first, second):
+        assert main(["eval", str(run / "model"), "--episodes", "2", "--no-progress"]) == 0
+    with pytest.raises(ValueError, match="protocol is 50"):
+        catalog.bundle(first / "model", video=False)
+    dest = catalog.bundle(first / "model", video=False, force=True)
+    catalog.bundle(first / "model", video=False, force=True)  # the same weights again: a refresh
+    with pytest.raises(ValueError, match="already holds .* with other weights"):
+        catalog.bundle(second / "model", video=False)
+    assert hub.weights_sha256(dest / "model.safetensors") == hub.weights_sha256(first / "model" / "model.safetensors")

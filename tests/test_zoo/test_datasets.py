@@ -78,6 +78,32 @@ def test_missing_dataset_names_the_build_command(tmp_path):
         datasets.load("cube-single-play-singletask-task1-v0", tmp_path)
 
 
+def test_unknown_dataset_names_the_known_ones(tmp_path):
+    # not "a goal-conditioned OGBench dataset": no such dataset at all
+    with pytest.raises(datasets.UnknownDatasetError, match="unknown dataset 'foo'") as info:
+        datasets.load("foo", tmp_path)
+    msg = str(info.value)
+    assert "goal-conditioned" not in msg and "genzoo data list" in msg
+    assert "cube-single-play-singletask-{task1..task5}-v0" in msg and "mujoco/" in msg
+    # a typo gets the closest ids
+    with pytest.raises(datasets.UnknownDatasetError, match="did you mean cube-single-play-singletask-task1-v0"):
+        datasets.load("cube-singel-play-singletask-task1-v0", tmp_path)
+    with pytest.raises(datasets.UnknownDatasetError, match="did you mean mujoco/hopper/simple-v0"):
+        datasets.load("hopper/simple-v0", tmp_path)
+
+
+def test_unknown_task_number_is_refused_before_gymnasium(tiny_ogbench_dir):
+    # the files exist, so the old code went on to gymnasium.make and leaked its NameNotFound
+    with pytest.raises(datasets.UnknownDatasetError, match="cube-single has no task9, its tasks are task1..task5") as info:
+        datasets.load("cube-single-play-singletask-task9-v0", tiny_ogbench_dir)
+    assert "genzoo data list" in str(info.value)
+
+
+def test_goal_conditioned_dataset_is_still_named_as_such(tmp_path):
+    with pytest.raises(ValueError, match="'cube-single-play-v0' is a goal-conditioned OGBench dataset"):
+        datasets.load("cube-single-play-v0", tmp_path)
+
+
 def test_from_arrays_validates_shapes():
     with pytest.raises(ValueError, match="rows"):
         datasets.Dataset.from_arrays(np.zeros((5, 3)), np.zeros((4, 2)), np.zeros(5), np.zeros((5, 3)), np.zeros(5))

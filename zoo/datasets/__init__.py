@@ -12,7 +12,7 @@ from typing import Any
 
 from agents.core.dataset import Dataset, set_dataset_loader
 from zoo.datasets import minari, ogbench
-from zoo.datasets.ogbench import DatasetMissingError, dataset_dir
+from zoo.datasets.ogbench import DatasetMissingError, UnknownDatasetError, dataset_dir
 
 
 def load(dataset_id: str, directory: str | os.PathLike | None = None) -> Dataset:
@@ -44,4 +44,4 @@ def status(directory: str | os.PathLike | None = None) -> list[dict[str, Any]]:
 
 set_dataset_loader(load)  # learn() on a loaded agent reads its dataset through this (agents sit below zoo)
 
-__all__ = ["Dataset", "DatasetMissingError", "build", "dataset_dir", "load", "status"]
+__all__ = ["Dataset", "DatasetMissingError", "UnknownDatasetError", "build", "dataset_dir", "load", "status"]
