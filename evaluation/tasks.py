@@ -8,6 +8,7 @@ episode length, deterministic or sampled actions, checkpoint-selection rule).
 
 from __future__ import annotations
 
+import difflib
 import functools
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -213,4 +214,6 @@ def get(task_id: str) -> Task:
     try:
         return TASKS[task_id]
     except KeyError:
-        raise KeyError(f"unknown task id {task_id!r}; known tasks: {', '.join(sorted(TASKS))}") from None
+        close = difflib.get_close_matches(task_id, TASKS, n=3, cutoff=0.7)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        raise KeyError(f"unknown task id {task_id!r}; {hint}known tasks: {', '.join(sorted(TASKS))}") from None

@@ -295,8 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     t = sub.add_parser("train", help="train (or resume) a method on a task")
-    t.add_argument("method")
-    t.add_argument("task")
+    t.add_argument("method", help="fql, diffusionbc, diffusionql, consistencybc, consistencyac, momaql, qam, trqam or rfm")
+    t.add_argument("task", help="a task id such as ogbench/cube-single-task1 or minari/mujoco/hopper/medium-v0 "
+                                "(`genzoo train fql x` lists them)")
     t.add_argument("--steps", type=_count(1), default=200_000, help="gradient steps (default: the zoo budget, 200k)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="run folder; rerun the same command to resume")

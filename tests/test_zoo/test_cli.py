@@ -161,3 +161,16 @@ def test_bundle_refuses_off_protocol_results_and_an_id_taken_by_other_weights(tm
     with pytest.raises(ValueError, match="already holds .* with other weights"):
         catalog.bundle(second / "model", video=False)
     assert hub.weights_sha256(dest / "model.safetensors") == hub.weights_sha256(first / "model" / "model.safetensors")
+
+
+def test_train_help_names_every_method_and_unknown_tasks_get_suggestions(capsys):
+    import pytest
+
+    from agents import ALGOS
+    from evaluation import tasks
+    from zoo.cli import build_parser
+
+    train = next(a for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions if a.dest == "method")
+    assert all(name.lower() in train.help for name in ALGOS)
+    with pytest.raises(KeyError, match="did you mean ogbench/cube-single-task1"):
+        tasks.get("ogbench/cube-singel-task1")
