@@ -36,6 +36,9 @@ Where this implementation had to choose (also listed in ``choices`` for the mode
 * The EMA teacher/actor is a target network (not published, re-initialised from the actor on load); as in the code it
   keeps the actor's initial weights until step 1000. The Q1/Q2 swap draws from torch's RNG (numpy's in the code).
 * The LN-ResNet's Dropout(0.1) is active in training mode (teacher and student alike); the code never ran it.
+* Precision: the code is fp32 and so are the zoo's runs. Under ``precision="bf16"`` the loss weight
+  ``λ = 100 / Δτ`` (up to ~2.8e5 at the smallest gap) multiplies the rounding of the student-teacher gap, which at small
+  τ is itself of the order of bf16's resolution; bf16 training of these two methods is unmeasured.
 * Not implemented: ``--lr_decay`` (steps once per 50K steps with ``T_max = epochs``: 0.1% over a run), offline model
   selection, the ``improved_CT`` branch (off in every script), reward rescaling (a dataset transform).
 """
