@@ -294,8 +294,8 @@ def build(
     # shards of another recipe or simulator version are never mixed in: both are part of the folder's name
     from importlib.metadata import version
 
-    fingerprint = hashlib.sha256(json.dumps({"recipe": asdict(recipe), "ogbench": version("ogbench")}, sort_keys=True,
-                                            default=str).encode()).hexdigest()[:10]
+    fingerprint = hashlib.sha256(json.dumps({"recipe": asdict(recipe), "ogbench": version("ogbench"),
+                                             "mujoco": version("mujoco")}, sort_keys=True, default=str).encode()).hexdigest()[:10]
     work = dataset_dir / f".build-{name}-seed{seed}-n{n_train}-{fingerprint}"
     work.mkdir(parents=True, exist_ok=True)
 
