@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -403,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation.video import prefer_headless_gl
 
     prefer_headless_gl()  # before any env imports mujoco: replay videos and renders need an offscreen GL
+    # OGBench builds its spaces from float64 bounds: gymnasium warns on every env; nothing a CLI user can act on
+    warnings.filterwarnings("ignore", message=r".*Box (low|high)'s precision lowered", category=UserWarning)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
