@@ -524,6 +524,19 @@ def train(
     if stop.requested:  # even at the last step: a stopped job is given no time to evaluate (a rerun publishes)
         raise TrainingStopped(run.out, int(agent.num_timesteps))
 
+    def stop_publishing(signum: int, frame: Any) -> None:  # the last checkpoint holds every step: a rerun publishes
+        raise TrainingStopped(run.out, int(agent.num_timesteps))
+
+    previous = {sig: signal.signal(sig, stop_publishing) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _publish(run, agent, eval_episodes, progress_bar)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _publish(run: Run, agent: Any, eval_episodes: int | None, progress_bar: bool) -> Any:
+    """Write the run's final model folder: weights, config, training log, evaluation and card."""
     final = run.out / MODEL
     shutil.rmtree(final, ignore_errors=True)
     extras = run.config_extras()

@@ -247,3 +247,19 @@ def test_minari_simple_datasets_take_the_d4rl_medium_rows():
             simple = hyperparams(method, f"minari/mujoco/{env}/simple-v0", budget="paper")
             assert simple == hyperparams(method, f"minari/mujoco/{env}/medium-v0", budget="paper") and simple
     assert hyperparams("consistencyac", "minari/mujoco/hopper/simple-v0")["eta"] == 0.1
+
+
+def test_a_signal_while_publishing_stops_cleanly_and_a_rerun_publishes(tmp_path, tiny_ogbench_dir, monkeypatch):
+    import zoo.train
+
+    evaluate = zoo.train.evaluate_checkpoint
+    monkeypatch.setattr(zoo.train, "evaluate_checkpoint", lambda *a, **k: _sigterm())
+    common = dict(steps=100, seed=0, checkpoint_every=50, eval_episodes=1, dataset_dir=tiny_ogbench_dir, **FAST)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingStopped) as stopped:
+        train("fql", "ogbench/cube-single-task1", out=tmp_path / "r", **common)
+    assert stopped.value.step == 100 and signal.getsignal(signal.SIGTERM) is before
+    monkeypatch.setattr(zoo.train, "evaluate_checkpoint", evaluate)
+    train("fql", "ogbench/cube-single-task1", out=tmp_path / "r", **common)
+    assert (tmp_path / "r" / "model" / "results.json").is_file()
+    assert len(json.loads((tmp_path / "r" / "run.json").read_text())["segments"]) == 1  # the rerun trained nothing
