@@ -401,9 +401,10 @@ def train(
     kwargs = dict(overrides or {}) if finetune_from is not None else {**hyperparams(algo_name, task_id, budget),
                                                                        **(overrides or {})}
     ALGOS[algo_name].check_arguments(kwargs)  # a typo'd --set fails here, before the dataset is read
+    # a repo id is resolved once (one download or one "Hub not reachable" notice), then read from its folder
+    source = None if finetune_from is None else hub.resolve(finetune_from)
     if precision is None:
-        precision = "fp32" if finetune_from is None else str(
-            (hub.read_config(hub.resolve(finetune_from))["algo_kwargs"]).get("precision", "fp32"))
+        precision = "fp32" if source is None else str(hub.read_config(source)["algo_kwargs"].get("precision", "fp32"))
     run = Run(out)
     asked = {"method": algo_name, "task": task.task_id, "seed": seed, "precision": precision, "budget": budget,
              "hyperparams": kwargs}
@@ -463,7 +464,7 @@ def train(
         # A run's checkpoint folder (with training_state.safetensors) continues its target networks and optimiser
         # moments, as FQL's online phase continues the offline agent; a published model starts them afresh.
         with_state = (Path(finetune_from) / hub.TRAINING_STATE_FILE).is_file()
-        agent = zoo.load(finetune_from, env=env, device=device, seed=seed, precision=precision, n_threads=n_threads,
+        agent = zoo.load(source, env=env, device=device, seed=seed, precision=precision, n_threads=n_threads,
                          learning_starts=0, training_state=with_state, **kwargs)
         if type(agent).__name__ != algo_name or agent.config.get("task") != task.task_id:
             raise ValueError(f"{finetune_from} is {type(agent).__name__} on {agent.config.get('task')}, "
