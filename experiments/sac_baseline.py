@@ -38,14 +38,19 @@ class _Curve(BaseCallback):
         with open(path, "w", newline="") as f:
             csv.writer(f).writerow(["time/total_timesteps", "eval/score", "eval/return"])
 
+    def _on_training_start(self) -> None:
+        self._score()  # step 0, as genzoo's learning curves start
+
     def _on_step(self) -> bool:
         if self.num_timesteps % self.every == 0:
-            result = evaluate(self.model, self.task_id, seeds=[10_000 + i for i in range(self.episodes)],
-                              deterministic=True)
-            returns = [e["return"] for e in result["episodes"]]
-            with open(self.path, "a", newline="") as f:
-                csv.writer(f).writerow([self.num_timesteps, result["aggregate"]["mean"], float(np.mean(returns))])
+            self._score()
         return True
+
+    def _score(self) -> None:
+        result = evaluate(self.model, self.task_id, seeds=[10_000 + i for i in range(self.episodes)], deterministic=True)
+        returns = [e["return"] for e in result["episodes"]]
+        with open(self.path, "a", newline="") as f:
+            csv.writer(f).writerow([self.model.num_timesteps, result["aggregate"]["mean"], float(np.mean(returns))])
 
 
 def main() -> None:

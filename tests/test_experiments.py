@@ -80,7 +80,7 @@ def test_sac_baseline_writes_a_curve_in_the_shared_format(tmp_path):
          "--eval-episodes", "1", "--out", str(tmp_path / "sac"))
     with open(tmp_path / "sac" / "eval.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [int(r["time/total_timesteps"]) for r in rows] == [30, 60] and rows[0]["eval/score"]
+    assert [int(r["time/total_timesteps"]) for r in rows] == [0, 30, 60] and rows[0]["eval/score"]
     run = json.loads((tmp_path / "sac" / "run.json").read_text())
     assert run["seed"] == 0 and "--out" in run["command"]
     # the final score follows the task's own protocol, as a genzoo run's results.json does

@@ -182,16 +182,23 @@ class _PeriodicEval(BaseCallback):
         super().__init__()
         self.task_id, self.every, self.episodes = task_id, every, episodes
 
+    def _on_training_start(self) -> None:
+        if self.model.num_timesteps == 0:  # a fresh run's curve starts at step 0: for a finetuned one, its "before"
+            self._score()
+
     def _on_step(self) -> bool:
         if _crossed(self.num_timesteps, self.every, self.model.n_envs):
-            from evaluation import evaluate
-
-            result = evaluate(self.model, self.task_id, seeds=[10_000 + i for i in range(self.episodes)])
-            self.logger.record("eval/score", result["aggregate"]["mean"])
-            self.logger.record("eval/return", float(np.mean([e["return"] for e in result["episodes"]])))
-            self.logger.record("time/total_timesteps", self.num_timesteps)
-            self.logger.dump(step=self.num_timesteps)
+            self._score()
         return True
+
+    def _score(self) -> None:
+        from evaluation import evaluate
+
+        result = evaluate(self.model, self.task_id, seeds=[10_000 + i for i in range(self.episodes)])
+        self.logger.record("eval/score", result["aggregate"]["mean"])
+        self.logger.record("eval/return", float(np.mean([e["return"] for e in result["episodes"]])))
+        self.logger.record("time/total_timesteps", self.model.num_timesteps)
+        self.logger.dump(step=self.model.num_timesteps)
 
 
 class Run:

@@ -161,7 +161,7 @@ def test_online_run_on_an_env_task_checkpoints_its_buffer_and_resumes(tmp_path):
     assert [s["end"] for s in run["segments"]] == [40, 80]
     with open(tmp_path / "rfm" / "training_log.csv") as f:
         curve = [r for r in csv.DictReader(f) if r.get("eval/score")]
-    assert [int(float(r["time/total_timesteps"])) for r in curve] == [20, 40]
+    assert [int(float(r["time/total_timesteps"])) for r in curve] == [0, 20, 40]  # from the untrained policy on
 
 
 def test_offline_to_online_finetuning_keeps_the_dataset_and_records_its_base(tmp_path, tiny_ogbench_dir):
