@@ -260,8 +260,10 @@ def cmd_data(args: argparse.Namespace) -> int:
         for row in datasets.status(args.dataset_dir):
             state = ("present (local rebuild)" if row["rebuilt"] else "present") if row["present"] else "missing"
             built = f"built in {row['build_seconds']:.0f} s" if row.get("build_seconds") is not None else ""
+            if row.get("behaviour_run_seconds"):
+                built += f"; {row['behaviour_algo']} run {row['behaviour_run_seconds'] / 3600:.1f} h"
             build = row["build"] + (f" --dataset-dir {args.dataset_dir}" if args.dataset_dir else "")
-            print(f"{row['dataset']:34s} {state:24s} {built:18s} {row['path'] if row['present'] else build}")
+            print(f"{row['dataset']:34s} {state:24s} {built:32s} {row['path'] if row['present'] else build}")
         return 0
     if args.data_cmd == "verify":
         import numpy as np

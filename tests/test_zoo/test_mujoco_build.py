@@ -87,6 +87,9 @@ def test_tiny_build_writes_a_loadable_minari_dataset(tmp_path):
     assert row["episodes"] == m["stats"]["episodes"] and row["transitions"] == m["stats"]["steps"]
     assert "goal" not in row["behaviour"] and "SAC policy at env step" in row["behaviour"]
     assert f"{m['stats']['mean_return']:.0f} ±" in row["behaviour"]
+    # `genzoo data list` shows the behaviour run's wall time in all, not only the last build command's share.
+    listed = {r["dataset"]: r for r in datasets.status(tmp_path)}["mujoco/hopper/simple-v0"]
+    assert listed["behaviour_algo"] == "SAC" and listed["behaviour_run_seconds"] == m["behaviour_policy"]["run_wall_s"]
 
 
 def test_a_packaged_run_rebuilds_the_dataset_without_training(tmp_path):

@@ -30,6 +30,7 @@ def status(directory: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     for name in sorted(minari_build.RECIPES) + sorted(mujoco_build.RECIPES):
         data = root / name / "data" / "main_data.hdf5"
         manifest = minari_build.manifest_path(root, name)
+        info = json.loads(manifest.read_text()) if manifest.is_file() else None
         rows.append({
             "dataset": name,
             "present": data.is_file(),
@@ -38,7 +39,11 @@ def status(directory: str | os.PathLike | None = None) -> list[dict[str, Any]]:
             "build": f"genzoo data build {name}",
             "manifest": str(manifest) if manifest.is_file() else None,
             "files_root": str(root / name),
-            "build_seconds": json.loads(manifest.read_text())["build_seconds"] if manifest.is_file() else None,
+            "build_seconds": info["build_seconds"] if info else None,
+            # MuJoCo datasets: the SB3 behaviour run's wall time in all (its resumed segments summed; one run serves
+            # simple-v0 and medium-v0 of an environment); build_seconds holds only the last build command's share.
+            "behaviour_run_seconds": (info.get("behaviour_policy") or {}).get("run_wall_s") if info else None,
+            "behaviour_algo": info["recipe"].get("algo") if info else None,
         })
     return rows
 
