@@ -194,8 +194,9 @@ class RFM(GenerativeAgent):
     choices: ClassVar[list[dict[str, str]]] = [
         {"name": "interpolant", "value": "linear, u_t = t u_1 + (1 - t) u_0", "why": "the flow-matching convention "
          "of the other flow methods here; the paper's (α_t, β_t) were not found"},
-        {"name": "temperature λ", "value": "0.1, fixed", "why": "SAC's entropy temperature plays the same role; "
-         "the paper's value was not found"},
+        {"name": "temperature λ", "value": "0.1, fixed, the same on every task", "why": "SAC's entropy temperature "
+         "plays the same role; the paper's value was not found. Not scaled by the reward: Hopper pays ~3 per step and "
+         "DMC at most 1, so the same λ makes exp(Q/λ) several times flatter on DMC"},
         {"name": "importance samples K", "value": "32", "why": "not found; cost grows linearly in K"},
         {"name": "control variate η", "value": "'optimal': Λ_j = 1/E_q[s*_j²] clipped to [0, 1]",
          "why": "our derivation of the variance-optimal weight (the paper's closed form was not recovered)"},
@@ -207,7 +208,9 @@ class RFM(GenerativeAgent):
          "policy's sample (width 0.5 around its u_1 in the latent), half from the prior; weights corrected",
          "why": "from the prior alone the policy ends 3-4x wider than exp(Q/λ) on a toy with a known answer; this "
          "reaches 0.8x (experiments/RESULTS-rfm-toy.md); the paper's proposal was not found"},
-        {"name": "candidates M at acting time", "value": "32, best by min of the twin critics", "why": "not found"},
+        {"name": "candidates M at acting time", "value": "32, best by min of the twin critics, also when collecting "
+         "training data (exploration is the flow's own sampling noise among the M)", "why": "the paper's acting "
+         "rule ('highest Q'); whether it also collects the data was not found"},
         {"name": "networks", "value": "2x256 MLPs, GELU, no LayerNorm", "why": "SAC's sizes; not found"},
         {"name": "random warm-up", "value": "learning_starts=5000 env steps from scratch", "why": "common MuJoCo "
          "practice (CleanRL SAC); 0 for a pretrained agent"},
@@ -268,8 +271,11 @@ class RFM(GenerativeAgent):
 
         def log_p(u: torch.Tensor) -> torch.Tensor:
             b, k, a = u.shape
-            obs_k = obs.unsqueeze(1).expand(b, k, obs.shape[-1]).reshape(b * k, -1)
-            q = aggregate(critic(obs_k, torch.tanh(u.reshape(b * k, a)), detach_params=True).float(), "min")
+            # fp32 whatever the training precision: Q/λ enters the importance weights' exponent, where bf16's
+            # ~0.4% error on Q ≈ 200 is ~8 nats at λ = 0.1 and would turn the weights into noise.
+            with torch.autocast(u.device.type, enabled=False):
+                obs_k = obs.float().unsqueeze(1).expand(b, k, obs.shape[-1]).reshape(b * k, -1)
+                q = aggregate(critic(obs_k, torch.tanh(u.float().reshape(b * k, a)), detach_params=True), "min")
             return q.reshape(b, k) / self.temperature + log_sech2(u.float()).sum(-1)
 
         return log_p

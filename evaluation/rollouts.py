@@ -149,13 +149,19 @@ def _rollouts(policy: Any, task: Task, envs: Any, seeds: list[int], deterministi
 
 def measure_latency(policy: Any, observation: np.ndarray, calls: int = 100, warmup: int = 10,
                     deterministic: bool = False, **sampler: Any) -> float:
-    """Median seconds of one ``predict`` call on ``observation`` (single or batch), excluding warm-up calls."""
+    """Median seconds of one ``predict`` call on ``observation`` (single or batch), excluding warm-up calls.
+
+    Runs on a fork of torch's random streams: timing a stochastic policy during training (``--eval-every``) leaves
+    the run's random sequence as it would be without the measurement."""
+    import torch
+
     times = []
-    for i in range(warmup + calls):
-        t0 = time.perf_counter()
-        policy.predict(observation, deterministic=deterministic, **sampler)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
+    with torch.random.fork_rng():
+        for i in range(warmup + calls):
+            t0 = time.perf_counter()
+            policy.predict(observation, deterministic=deterministic, **sampler)
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
     return float(np.median(times))
 
 

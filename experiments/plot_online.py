@@ -1,13 +1,22 @@
 """Learning curves of online runs with 95% confidence bands across seeds: genzoo runs (``training_log.csv``, from
-``genzoo train ... --eval-every N``) and SB3 baselines (``eval.csv`` from ``experiments/sac_baseline.py``).
+``genzoo train ... --eval-every N``, offline-to-online ``--finetune-from`` runs included) and SB3 baselines
+(``eval.csv`` from ``experiments/sac_baseline.py``).
 
     python experiments/plot_online.py --task gymnasium/Hopper-v5 \\
-        --runs RFM=/work/runs/rfm-hopper-seed* SAC=/work/runs/sac-hopper-seed* --out results/online-hopper.png
+        --runs RFM=/work/runs/rfm-hopper-seed* SAC=/work/runs/sac-hopper-seed* --out results/online-hopper.png \\
+        --note "SAC: mean action; RFM: best of M=32 flow samples by min-Q"
 
-Each ``LABEL=GLOB`` names one method's run folders (one per seed). The band is the 95% Student-t interval of the mean
-over seeds at each evaluation step (none with one seed): with 3 seeds a percentile bootstrap would only span the
-seeds' min and max (each resample of 3 hits all-minimum 1/27 of the time, above the 2.5% tail). A markdown table of
-the final scores is printed ("n/a" for a single seed).
+Each ``LABEL=GLOB`` names one method's run folders (one per seed); a folder without a learning curve yet (a genzoo
+run writes ``training_log.csv`` when a segment ends) is skipped with a note. Seeds are matched by evaluation step:
+a method's curve covers the steps every one of its seeds evaluated. The band is the 95% Student-t interval of the
+mean over seeds at each step (none with one seed): with 3 seeds a percentile bootstrap would only span the seeds'
+min and max (each resample of 3 hits all-minimum 1/27 of the time, above the 2.5% tail). The y axis is the task's
+metric (success % for OGBench, return for online tasks).
+
+The printed markdown table has the curve's first point (step 0 of an offline-to-online run: the pretrained policy
+before any online step) and its last one (the curve's points are the periodic evaluations: few episodes, seeds
+10000+), and the final score under the task's own protocol from each run's ``results.json`` (``model/results.json``
+of a genzoo run, ``results.json`` of an SB3 baseline; its episode count and seeds), the number to quote.
 """
 
 from __future__ import annotations
@@ -15,18 +24,30 @@ from __future__ import annotations
 import argparse
 import csv
 import glob
+import json
 from pathlib import Path
 
 import numpy as np
 
 
-def read_curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_curve(run_dir: Path) -> dict[int, float] | None:
+    """``{env step: eval/score}`` of one run, or None when it has no learning curve (yet)."""
     path = run_dir / "eval.csv" if (run_dir / "eval.csv").is_file() else run_dir / "training_log.csv"
+    if not path.is_file():
+        return None
     with open(path, newline="") as f:
         rows = [r for r in csv.DictReader(f) if r.get("eval/score")]
-    steps = np.array([float(r["time/total_timesteps"]) for r in rows])
-    order = np.argsort(steps, kind="stable")
-    return steps[order], np.array([float(r["eval/score"]) for r in rows])[order]
+    # A resumed run repeats no step (genzoo merges its segments' logs); the last row of a step wins regardless.
+    return {int(float(r["time/total_timesteps"])): float(r["eval/score"]) for r in rows} or None
+
+
+def final_score(run_dir: Path) -> tuple[float, int] | None:
+    """The protocol score of a finished run and its episode count (None while it runs)."""
+    for path in (run_dir / "model" / "results.json", run_dir / "results.json"):
+        if path.is_file():
+            result = json.loads(path.read_text())
+            return float(result["aggregate"]["mean"]), int(result["protocol"]["episodes"])
+    return None
 
 
 def t_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float] | None:
@@ -39,41 +60,61 @@ def t_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float] | None
     return float(x.mean() - half), float(x.mean() + half)
 
 
+def _mean_ci(x: np.ndarray) -> str:
+    ci = t_interval(x)
+    return f"{x.mean():.1f} " + (f"[{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "(one seed)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True)
     p.add_argument("--runs", nargs="+", required=True, metavar="LABEL=GLOB")
     p.add_argument("--out", required=True)
+    p.add_argument("--note", default="", help="a footnote under the plot (e.g. each method's acting rule)")
     args = p.parse_args()
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    print("| method | seeds | final score (mean) | 95% t-interval over seeds |\n|---|---|---|---|")
+    from evaluation import get
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    print("| method | seeds | curve: first point | curve: last point | final, task protocol (mean [95% t-interval]) |\n"
+          "|---|---|---|---|---|")
     for spec in args.runs:
         label, pattern = spec.split("=", 1)
-        curves = [read_curve(Path(d)) for d in sorted(glob.glob(pattern))]
-        curves = [c for c in curves if len(c[0])]
+        curves, finals = [], []
+        for d in sorted(glob.glob(pattern)):
+            curve = read_curve(Path(d))
+            if curve is None:
+                print(f"<!-- {d}: no learning curve yet, skipped -->")
+                continue
+            curves.append(curve)
+            finals.append(final_score(Path(d)))
         if not curves:
-            print(f"| {label} | 0 | - | - |")
+            print(f"| {label} | 0 | - | - | - |")
             continue
-        n = min(len(c[0]) for c in curves)  # steps every seed reached
-        steps, scores = curves[0][0][:n], np.stack([c[1][:n] for c in curves])
+        steps = sorted(set.intersection(*(set(c) for c in curves)))  # the steps every seed evaluated
+        scores = np.array([[c[s] for s in steps] for c in curves])
         mean = scores.mean(0)
         ax.plot(steps, mean, label=f"{label} ({len(curves)} seed{'s' if len(curves) > 1 else ''})")
         if len(curves) > 1:
-            lo, hi = np.array([t_interval(scores[:, i]) for i in range(n)]).T
+            lo, hi = np.array([t_interval(scores[:, i]) for i in range(len(steps))]).T
             ax.fill_between(steps, lo, hi, alpha=0.25)
-        final = t_interval(scores[:, -1])
-        ci = f"[{final[0]:.1f}, {final[1]:.1f}]" if final else "n/a (one seed)"
-        print(f"| {label} | {len(curves)} | {mean[-1]:.1f} at {int(steps[-1])} steps | {ci} |")
+        done = [f for f in finals if f is not None]
+        final = (f"{_mean_ci(np.array([f[0] for f in done]))}, {done[0][1]} episodes"
+                 + (f" ({len(done)} of {len(curves)} seeds finished)" if len(done) < len(curves) else "")
+                 if done else "not finished")
+        print(f"| {label} | {len(curves)} | {_mean_ci(scores[:, 0])} at {steps[0]} | "
+              f"{_mean_ci(scores[:, -1])} at {steps[-1]} | {final} |")
     ax.set_xlabel("env steps")
-    ax.set_ylabel("return (harness evaluation; band: 95% t-interval over seeds)")
-    ax.set_title(args.task)
+    ax.set_ylabel(get(args.task).metric_label)
+    ax.set_title(f"{args.task} (band: 95% t-interval over seeds)", fontsize=10)
     ax.legend()
-    fig.tight_layout()
+    if args.note:
+        fig.text(0.01, 0.01, args.note, fontsize=7, ha="left", va="bottom")
+    fig.tight_layout(rect=(0, 0.04 if args.note else 0, 1, 1))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=100)
 

@@ -12,7 +12,8 @@ with like. SAC checkpoints are SB3 pickles and are not published.
 
 Each method is scored with its own acting rule: SAC with its mean action (``deterministic=True``, how the SAC paper
 and SB3 evaluate it), RFM with best-of-M flow samples (its paper's acting rule; the task protocol's
-``deterministic=False``). The plots and RESULTS.md state this beside the curves.
+``deterministic=False``). The plots state this in a footnote (``plot_online.py --note "SAC: mean action; RFM: best
+of M=32 flow samples by min-Q"``) and RESULTS.md beside the curves.
 """
 
 from __future__ import annotations

@@ -28,17 +28,23 @@ def _curve(path: Path, rows: list[tuple[int, float]], step_key: str = "time/tota
 
 def test_plot_online_bands_and_final_table(tmp_path):
     for seed, offset in enumerate((0.0, 10.0)):
-        (tmp_path / f"rfm-{seed}").mkdir()
-        _curve(tmp_path / f"rfm-{seed}" / "training_log.csv", [(5000, 1 + offset), (10000, 5 + offset)])
+        (tmp_path / f"rfm-{seed}" / "model").mkdir(parents=True)
+        _curve(tmp_path / f"rfm-{seed}" / "training_log.csv", [(0, offset), (5000, 1 + offset), (10000, 5 + offset)])
+        final = {"aggregate": {"mean": 20.0 + offset}, "protocol": {"episodes": 10}}
+        (tmp_path / f"rfm-{seed}" / "model" / "results.json").write_text(json.dumps(final))
+    # a third seed with a point the others lack (matched by step, not by row) and one still running (no log yet)
+    (tmp_path / "rfm-2").mkdir()
+    _curve(tmp_path / "rfm-2" / "training_log.csv", [(0, 3.0), (2500, 99.0), (5000, 4.0), (10000, 6.0)])
+    (tmp_path / "rfm-3").mkdir()
     (tmp_path / "sac-0").mkdir()
-    _curve(tmp_path / "sac-0" / "eval.csv", [(5000, 2.0), (10000, 3.0)])
+    _curve(tmp_path / "sac-0" / "eval.csv", [(0, 1.0), (5000, 2.0), (10000, 3.0)])
     out = _run("plot_online.py", "--task", "gymnasium/Hopper-v5", "--runs", f"RFM={tmp_path}/rfm-*",
-               f"SAC={tmp_path}/sac-*", "--out", str(tmp_path / "c.png"))
-    assert "| RFM | 2 | 10.0 at 10000 steps |" in out and "| SAC | 1 | 3.0 at 10000 steps | n/a (one seed) |" in out
-    # 5 and 15: mean 10, sd 7.07, t(1) 12.71 -> half-width 63.5 (a percentile bootstrap would give [5, 15])
-    assert "| RFM | 2 | 10.0 at 10000 steps | [-53.5, 73.5] |" in out
+               f"SAC={tmp_path}/sac-*", "--out", str(tmp_path / "c.png"), "--note", "SAC: mean action")
+    assert "rfm-3: no learning curve yet, skipped" in out
+    # last points 5, 15, 6: mean 8.7; seeds 0-1 finished with 20 and 30 under the protocol
+    assert "| RFM | 3 | 4.3 [" in out and "8.7 [" in out and "| 25.0 [-38.5, 88.5], 10 episodes (2 of 3 seeds finished) |" in out
+    assert "| SAC | 1 | 1.0 (one seed) at 0 | 3.0 (one seed) at 10000 | not finished |" in out
     assert (tmp_path / "c.png").stat().st_size > 0
-
 
 def test_plot_trust_region_writes_a_figure(tmp_path):
     (tmp_path / "trqam-0").mkdir()

@@ -192,9 +192,16 @@ class _PeriodicEval(BaseCallback):
         return True
 
     def _score(self) -> None:
+        import torch
+
         from evaluation import evaluate
 
-        result = evaluate(self.model, self.task_id, seeds=[10_000 + i for i in range(self.episodes)])
+        # On forks of the random streams: a stochastic policy's evaluation episodes draw noise, and the run must
+        # follow the same random sequence with or without its learning curve.
+        numpy_state = np.random.get_state()
+        with torch.random.fork_rng():
+            result = evaluate(self.model, self.task_id, seeds=[10_000 + i for i in range(self.episodes)])
+        np.random.set_state(numpy_state)
         self.logger.record("eval/score", result["aggregate"]["mean"])
         self.logger.record("eval/return", float(np.mean([e["return"] for e in result["episodes"]])))
         self.logger.record("time/total_timesteps", self.model.num_timesteps)

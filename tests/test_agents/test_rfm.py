@@ -134,3 +134,15 @@ def test_one_importance_draw_and_checkpoints_from_before_the_policy_proposal(tmp
     del cfg["algo_kwargs"]["posterior_proposal"]  # as written before the argument existed
     config.write_text(json.dumps(cfg))
     assert RFM.load(tmp_path / "m").posterior_proposal == "prior"
+
+
+def test_importance_log_weights_are_fp32_under_bf16_training():
+    """Q/λ is the weights' exponent: under bf16 autocast it must equal the fp32 value, not bf16's rounding of it."""
+    env = gym.make("Pendulum-v1")
+    agent = RFM("MlpPolicy", env, precision="bf16", actor_hidden_dims=[32], value_hidden_dims=[32], seed=0)
+    obs = torch.randn(4, 3)
+    u = torch.randn(4, 8, 1)
+    reference = agent.log_target(obs)(u)
+    with agent.autocast():
+        under_bf16 = agent.log_target(obs)(u)
+    assert under_bf16.dtype == torch.float32 and torch.equal(under_bf16, reference)

@@ -164,6 +164,19 @@ def test_online_run_on_an_env_task_checkpoints_its_buffer_and_resumes(tmp_path):
     assert [int(float(r["time/total_timesteps"])) for r in curve] == [0, 20, 40]  # from the untrained policy on
 
 
+def test_a_learning_curve_leaves_the_runs_random_sequence_alone(tmp_path):
+    """RFM's evaluation episodes and latency timing sample actions: the weights after a run with ``--eval-every``
+    equal those of the same run without it."""
+    small = {"actor_hidden_dims": [32], "value_hidden_dims": [32], "batch_size": 16, "num_samples": 4,
+             "candidates": 2, "learning_starts": 20}
+    common = dict(seed=0, steps=40, checkpoint_every=40, log_interval=20, eval_episodes=0, progress_bar=False,
+                  overrides=small)
+    with_curve = train("rfm", "gymnasium/Hopper-v5", out=tmp_path / "a", eval_every=20, eval_every_episodes=1, **common)
+    without = train("rfm", "gymnasium/Hopper-v5", out=tmp_path / "b", **common)
+    for (name, x), (_, y) in zip(with_curve.policy.state_dict().items(), without.policy.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+
+
 def test_offline_to_online_finetuning_keeps_the_dataset_and_records_its_base(tmp_path, tiny_ogbench_dir):
     common = dict(seed=0, eval_episodes=0, dataset_dir=tiny_ogbench_dir, progress_bar=False)
     train("fql", "ogbench/cube-single-task1", steps=20, out=tmp_path / "off", checkpoint_every=20, seed=0,
