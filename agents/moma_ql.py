@@ -49,6 +49,7 @@ of squared distances, whose bf16 rounding (8 bits of mantissa) would swamp the d
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -131,7 +132,7 @@ def eta_inv(e: torch.Tensor) -> torch.Tensor:
 
 
 def sample_training_times(
-    n: int, t_max: float, r_gap_k: float, device: torch.device | str = "cpu"
+    n: int, t_max: float, r_gap_k: float, device: torch.device | str = "cpu", grounded_fraction: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Draw ``(s, r, t)``, each ``(n, 1)``, with ``0 <= s <= r < t <= t_max``.
 
@@ -139,11 +140,16 @@ def sample_training_times(
     decrement of ``η`` (``k = r_gap_k``). ``r = s`` happens when ``t`` is already within one decrement of ``s``; the short
     jump is then the identity and the long jump is matched to the interpolant itself, which grounds the induction in
     the data. Larger ``k`` gives shorter gaps ``t - r`` (closer to consistency training, slower to propagate).
+    A ``grounded_fraction`` of the draws, at every ``t``, take ``r = s`` whatever the mapping says: near ``t_max``
+    the mapping's gaps are tiny (``t - r ≈ 1e-4`` at ``t_max`` for ``k = 6``), so without them the jumps a sampler
+    starts with are tied only to the lagging EMA network's own output, never to the data.
     """
     t = t_max * torch.rand(n, 1, device=device)
     s = t * torch.rand(n, 1, device=device)
     decrement = t_max / (1 - t_max) / 2.0**r_gap_k  # η_{t_max} / 2^k, in Python floats (no graph break)
     r = torch.maximum(s, eta_inv((eta(t) - decrement).clamp_min(0.0)))
+    if grounded_fraction > 0:
+        r = torch.where(torch.rand(n, 1, device=device) < grounded_fraction, s, r)
     return s, r, t
 
 
@@ -234,12 +240,16 @@ class MoMaQL(GenerativeAgent):
         eta: weight ``η`` of the Q term; 0 is the paper's BC setting (per task family in ``zoo/hyperparams/momaql.yaml``).
         normalize_q_loss: divide the Q term by ``sg(mean |Q|)`` (Diffusion-QL's normalisation), so one ``η`` transfers
             across reward scales. *choice*: True. False gives the paper's literal ``-η E[Q]``.
-        sampling_steps: steps of the few-step sampler in training (Q term, TD targets) and the default of
+        sampling_steps: steps of the few-step sampler for the TD targets and the default of
             ``predict(..., sampling_steps=k)``. *choice*: 4.
+        q_sampling_steps: step counts the Q term trains, one drawn uniformly per batch (the gradient flows
+            through that many jumps); None trains only ``sampling_steps``. *choice*: (1, 2, 4, 8).
         num_particles: particles ``M`` per state in the MMD² (noises around the state's dataset action). *choice*: 4.
         kernel_bandwidth: ``"median"`` (median heuristic per group) or a fixed RBF ``σ``. *choice*: ``"median"``.
         min_bandwidth: per-dimension floor of the adaptive ``σ`` (action units). *choice*: 0.1.
         r_gap_k: ``k`` of the ``r(s, t)`` mapping (constant decrement ``η_{t_max} / 2^k`` of ``η_t``). *choice*: 6.
+        grounded_fraction: share of the draws, at every ``t``, with ``r = s`` (the long jump matched to the
+            interpolant itself). *choice*: 0 (the mapping alone).
         sigma_data: std ``σ_d`` of the interpolant's noise and of the sampler's start. *choice*: 0.5.
         t_max: largest time ``T`` (the sampler's start; ``η_T`` is finite). *choice*: 0.994.
         short_jump_net: network ``θ⁻`` of the short jump: ``"ema"`` (the EMA actor ``θ^T``) or ``"online"``
@@ -255,6 +265,8 @@ class MoMaQL(GenerativeAgent):
     policy_aliases: ClassVar[dict[str, type]] = {"MlpPolicy": MoMaQLPolicy}
     policy: MoMaQLPolicy
     unofficial: ClassVar[bool] = True
+    # Checkpoints written before the key existed trained the Q term through `sampling_steps` alone.
+    checkpoint_defaults: ClassVar[dict[str, Any]] = {"q_sampling_steps": None}
     paper: ClassVar[dict[str, str]] = {
         "short": "Liang, Liu & Zhang, ICML 2026",
         "title": "Moment Matching Q-Learning",
@@ -290,6 +302,12 @@ class MoMaQL(GenerativeAgent):
                 "(experiments/moma_gap_toy.py, RESULTS-moma-gap.md) k = 4-6 are equally good and every sampler gets "
                 "worse from k = 8 on (1 step: 9% of samples between the modes at k = 6, 25% at 10, 49% at 12): 6 is the "
                 "largest k on the plateau"},
+        {"name": "grounded draws (`grounded_fraction`)", "value": "0: only the mapping decides r",
+         "why": "k = 6 leaves t − r ≈ 1e-4 near T, where every sampler's first jump starts, so there the long jump is "
+                "compared only with the lagging EMA's output, never with the data. Grounding half the draws at every t "
+                "changed nothing measurable (η = 1, 3k steps on cube-single: 85% of action components on the box "
+                "either way, experiments/RESULTS-moma-eta.md); grounding all of them (= k = 0) drops the paper's "
+                "inductive s < r < t hops. Kept as an option, off"},
         {"name": "particles per state M (`num_particles`)", "value": "4 noise draws around the state's dataset action",
          "why": "one action per state in offline data, and particles of different states cannot share an action-only "
                 "kernel; M = 4 gives 12 ordered pairs per U-statistic at 4x the actor rows of the MMD term"},
@@ -308,9 +326,14 @@ class MoMaQL(GenerativeAgent):
                 "stop-gradient copy) is more tolerant of small gaps (large k) and is kept as the alternative"},
         {"name": "EMA rates (`tau`, `actor_tau`)", "value": "0.005 for the critics and the actor",
          "why": "the paper writes one EMA coefficient α for θ^T and φ^T; 0.005 is TD3's and FQL's"},
-        {"name": "sampling steps (`sampling_steps`)", "value": "4, uniform grid T → 0; same count in training",
+        {"name": "sampling steps (`sampling_steps`)", "value": "4, uniform grid T → 0 (predict's default, TD targets)",
          "why": "the paper samples offline with 'multi-step DDIM' and says 1 step suffices online; 4 is the middle of "
-                "the 1-8 range evaluated, and the model is trained on every (s, t) so any count can be asked at predict"},
+                "the 1-8 range evaluated"},
+        {"name": "steps the Q term trains (`q_sampling_steps`)", "value": "1, 2, 4 or 8, drawn uniformly per batch",
+         "why": "the moment-matching term trains every (s, t), but the Q gradient reaches only the jumps of the sampler "
+                "it flows through: trained through 4 steps alone, an η = 1 model's 4-step sampler put 90% of the action "
+                "components on the box and its 1-step sampler 4% (the data's 7%), so 1 step was the BC policy. One "
+                "model that is to be sampled with 1-8 steps has its Q term trained through each"},
         {"name": "Q term (`normalize_q_loss`, `eta`)", "value": "-η · mean_i Q_i(s, a^π) / sg(mean abs(Q)), η = 1",
          "why": "normalising by mean abs(Q) (Diffusion-QL, TD3+BC) lets one η serve tasks with different reward scales; the "
                 "mean of the twin critics as in FQL; η = 1 is Diffusion-QL's locomotion value"},
@@ -342,10 +365,12 @@ class MoMaQL(GenerativeAgent):
         eta: float = 1.0,
         normalize_q_loss: bool = True,
         sampling_steps: int = 4,
+        q_sampling_steps: Sequence[int] | None = (1, 2, 4, 8),
         num_particles: int = 4,
         kernel_bandwidth: float | str = "median",
         min_bandwidth: float = 0.1,
         r_gap_k: float = 6.0,
+        grounded_fraction: float = 0.0,
         sigma_data: float = 0.5,
         t_max: float = 0.994,
         short_jump_net: str = "ema",
@@ -365,6 +390,8 @@ class MoMaQL(GenerativeAgent):
             raise ValueError(f"short_jump_net must be 'online' (stop-gradient) or 'ema', got {short_jump_net!r}")
         if eta < 0:
             raise ValueError(f"eta must be >= 0 (0 is the BC setting), got {eta}")
+        if not 0.0 <= grounded_fraction <= 1.0:
+            raise ValueError(f"grounded_fraction must lie in [0, 1], got {grounded_fraction}")
         if num_particles < 2:
             raise ValueError(f"the unbiased MMD² needs num_particles >= 2, got {num_particles}")
         if not 0.0 < t_max < 1.0:
@@ -372,15 +399,22 @@ class MoMaQL(GenerativeAgent):
         if kernel_bandwidth != "median" and not (isinstance(kernel_bandwidth, (int, float)) and kernel_bandwidth > 0):
             raise ValueError(f"kernel_bandwidth must be 'median' or a positive number, got {kernel_bandwidth!r}")
         sampling_times(sampling_steps, t_max)  # validates the step count
+        for steps in q_sampling_steps or ():
+            sampling_times(steps, t_max)
+        if kernel_bandwidth == "median" and not min_bandwidth > 0:
+            raise ValueError(f"min_bandwidth must be > 0 with the median bandwidth (a collapsed group has median 0), "
+                             f"got {min_bandwidth}")
         if base_kwargs.get("action_horizon", 1) != 1:
             raise ValueError("MoMa QL acts one step at a time (action_horizon=1)")
         self.eta = eta
         self.normalize_q_loss = normalize_q_loss
         self.sampling_steps = sampling_steps
+        self.q_sampling_steps = list(q_sampling_steps) if q_sampling_steps else None
         self.num_particles = num_particles
         self.kernel_bandwidth = kernel_bandwidth
         self.min_bandwidth = min_bandwidth
         self.r_gap_k = r_gap_k
+        self.grounded_fraction = grounded_fraction
         self.sigma_data = sigma_data
         self.t_max = t_max
         self.short_jump_net = short_jump_net
@@ -430,7 +464,7 @@ class MoMaQL(GenerativeAgent):
         """``L_D = E_{s<r<t} MMD²(p^{θ⁻}_{s|r}, p^θ_{s|t})`` over ``M`` particles per state, averaged over the batch."""
         pi, m = self.policy, self.num_particles
         b, d = actions.shape
-        s, r, t = sample_training_times(b, self.t_max, self.r_gap_k, actions.device)
+        s, r, t = sample_training_times(b, self.t_max, self.r_gap_k, actions.device, self.grounded_fraction)
         # M particles per state: the state's times and dataset action, independent noises.
         obs_p, a_p, s_p, r_p, t_p = (x.repeat_interleave(m, dim=0) for x in (obs, actions, s, r, t))
         eps = torch.randn_like(a_p)
@@ -445,32 +479,32 @@ class MoMaQL(GenerativeAgent):
         loss = mmd2.mean()
         return loss, {"mmd_loss": loss.detach(), "kernel_bandwidth": bandwidth.mean().detach()}
 
-    def q_loss(self, obs: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``-E[Q_φ(s, a^π)]`` with ``a^π`` from the online few-step sampler; the gradient flows through every jump to θ
-        and not into the critic (its weights are held as constants)."""
+    def q_loss(self, obs: torch.Tensor, steps: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``-E[Q_φ(s, a^π)]`` with ``a^π`` from the online ``steps``-step sampler; the gradient flows through every jump
+        to θ and not into the critic (its weights are held as constants)."""
         pi = self.policy
         noise = torch.randn((obs.shape[0], pi.chunk_dim), device=obs.device)
-        actions = pi.sample(obs, noise, self.sampling_steps)
+        actions = pi.sample(obs, noise, steps)
         q = pi.critic(obs, actions, detach_params=True).float().mean(0)
         loss = -q.mean()
         if self.normalize_q_loss:
             loss = loss / q.abs().mean().detach().clamp_min(1e-8)
         return loss, {"q_loss": loss.detach()}
 
-    def actor_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``L_π = -η E[Q] + L_D``; with ``η = 0`` only the moment-matching term is computed."""
+    def actor_loss(self, batch: dict[str, torch.Tensor], q_steps: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``L_π = -η E[Q] + L_D``, the Q term through ``q_steps`` jumps; with ``η = 0`` only ``L_D`` is computed."""
         mmd_loss, info = self.moment_matching_loss(batch["observations"], batch["actions"])
         loss = mmd_loss
         if self.eta > 0:
-            q_loss, q_info = self.q_loss(batch["observations"])
+            q_loss, q_info = self.q_loss(batch["observations"], q_steps)
             loss = loss + self.eta * q_loss
             info |= q_info
         return loss, {"actor_loss": loss.detach(), **info}
 
-    def total_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def total_loss(self, batch: dict[str, torch.Tensor], q_steps: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``critic_loss + actor_loss`` (disjoint parameters, one Adam); the BC setting (η = 0) skips the critic."""
         with self.autocast():
-            actor_loss, info = self.actor_loss(batch)
+            actor_loss, info = self.actor_loss(batch, q_steps)
             if self.eta == 0:
                 return actor_loss, info
             critic_loss, critic_info = self.critic_loss(batch)
@@ -486,8 +520,14 @@ class MoMaQL(GenerativeAgent):
             torch._foreach_lerp_(list(pi.target_actor.parameters()), list(pi.actor.parameters()), rate)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One Adam step on the total loss, then the EMA updates."""
-        loss, info = self.compiled(self.total_loss)(batch)
+        """One Adam step on the total loss (the Q term through a step count drawn from ``q_sampling_steps``), then the
+        EMA updates."""
+        options = self.q_sampling_steps if self.q_sampling_steps and self.eta > 0 else [self.sampling_steps]
+        q_steps = options[int(torch.randint(len(options), ()))] if len(options) > 1 else options[0]
+        # One compiled graph per step count (the sampler's loop is unrolled), looked up by name.
+        total_loss = functools.partial(self.total_loss, q_steps=q_steps)
+        total_loss.__name__ = f"total_loss_q{q_steps}"
+        loss, info = self.compiled(total_loss)(batch)
         self.optimize(loss, self.optimizers["all"], self.max_grad_norm, clip_apart=(self.policy.actor, self.policy.critic))
         self.update_targets()
         return info

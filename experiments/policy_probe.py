@@ -9,7 +9,8 @@ For ``--rows`` dataset states (a fixed random draw, ``--seed``) each checkpoint 
 action in the same state, the per-dimension std of the actions, and, for agents with a critic, the critic's Q (minimum
 over its ensemble) of the policy's action and of the dataset's action. A Q-weighted policy that drifts off the data
 shows as saturation and distance growing while Q(policy) rises above Q(data): the critic is being exploited where it
-has no data. The dataset row gives the same statistics for the dataset's own actions.
+has no data. The dataset row gives the same statistics for the dataset's own actions. ``--sampling-steps 1 2 4 8``
+gives one row per step count (``predict(..., sampling_steps=k)``) of each checkpoint instead of its default.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ def _dims(x: np.ndarray) -> str:
     return " / ".join(f"{v:.2f}" for v in x)
 
 
-def probe(agent, obs: np.ndarray, data_actions: np.ndarray) -> dict[str, object]:
+def probe(agent, obs: np.ndarray, data_actions: np.ndarray, **sampler: int) -> dict[str, object]:
     pi = agent.policy
-    actions, _ = agent.predict(obs, deterministic=False)
+    actions, _ = agent.predict(obs, deterministic=False, **sampler)
     a = pi.scale_action(actions).astype(np.float32)
     d = pi.scale_action(data_actions).astype(np.float32)
     row: dict[str, object] = {
@@ -53,6 +54,7 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=4096)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset-dir", default=None, help="where the datasets are (default: the suites' own folders)")
+    p.add_argument("--sampling-steps", type=int, nargs="+", default=None, help="one row per step count")
     args = p.parse_args()
     torch.manual_seed(args.seed)
     cols = ["mean |a|", "saturated", "distance to data action", "std per dim", "Q(policy)", "Q(data)"]
@@ -69,9 +71,11 @@ def main() -> None:
             print(f"| dataset `{data.dataset_id}` | {np.abs(d).mean():.3f} | {(np.abs(d) > 0.99).mean():.3f} | 0 | "
                   f"{_dims(d.std(0))} | - | - |")
             dataset_shown = data.dataset_id
-        row = probe(agent, obs, data_actions)
-        cells = [f"{row[c]:.3f}" if isinstance(row.get(c), float) else str(row.get(c, "-")) for c in cols]
-        print(f"| {label or path} | " + " | ".join(cells) + " |")
+        for steps in args.sampling_steps or [None]:
+            row = probe(agent, obs, data_actions, **({} if steps is None else {"sampling_steps": steps}))
+            cells = [f"{row[c]:.3f}" if isinstance(row.get(c), float) else str(row.get(c, "-")) for c in cols]
+            name = (label or path) + ("" if steps is None else f", {steps} step{'s' if steps > 1 else ''}")
+            print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

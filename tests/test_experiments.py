@@ -126,3 +126,6 @@ def test_policy_probe_reports_saturation_distance_and_q(tmp_path, tiny_ogbench_d
     assert lines[1].startswith("| dataset `cube-single-play-singletask-task1-v0` | ")
     tiny = next(line for line in lines if line.startswith("| tiny |")).split(" | ")
     assert len(tiny) == 7 and 0.0 <= float(tiny[2]) <= 1.0 and tiny[-1].strip(" |") != "-"  # Q(data) from the critic
+    by_steps = _run("policy_probe.py", f"tiny={tmp_path / 'm' / 'model'}", "--rows", "64", "--dataset-dir",
+                    str(tiny_ogbench_dir), "--sampling-steps", "1", "8")
+    assert "| tiny, 1 step | " in by_steps and "| tiny, 8 steps | " in by_steps

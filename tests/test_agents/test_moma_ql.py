@@ -131,6 +131,18 @@ def test_training_times_satisfy_s_le_r_lt_t():
     assert torch.equal(t6, t12) and ((t12 - r12) <= (t6 - r6) + 1e-7).all()
 
 
+def test_grounded_draws_take_r_equal_s_at_every_time():
+    torch.manual_seed(0)
+    s, r, t = moma.sample_training_times(40_000, 0.994, 6.0, grounded_fraction=0.5)
+    assert ((0 <= s) & (s <= r) & (r < t)).all()
+    late = t.squeeze(1) > 0.95  # where k = 6 alone grounds only draws with s within one decrement of t
+    torch.manual_seed(0)
+    _, r0, _ = moma.sample_training_times(40_000, 0.994, 6.0)  # the same (s, t) without grounding
+    alone = (r0[late] == s[late]).float().mean().item()
+    assert alone < 0.1
+    assert (r[late] == s[late]).float().mean().item() == pytest.approx(alone + 0.5 * (1 - alone), abs=0.03)
+
+
 @pytest.mark.parametrize("steps", [1, 2, 4, 8])
 def test_few_step_sampler_times_are_monotone(toy_dataset, make_moma, steps, monkeypatch):
     times = moma.sampling_times(steps, 0.994)
@@ -168,21 +180,21 @@ def test_losses_are_finite_and_compose(toy_dataset, make_moma):
     agent.load_offline_data(toy_dataset)
     batch = agent.replay_buffer.sample(32)
     critic_loss, critic_info = agent.critic_loss(batch)
-    actor_loss, actor_info = agent.actor_loss(batch)
+    actor_loss, actor_info = agent.actor_loss(batch, 4)
     assert critic_loss.ndim == 0 and torch.isfinite(critic_loss) and torch.isfinite(actor_loss)
     assert set(actor_info) == {"actor_loss", "mmd_loss", "kernel_bandwidth", "q_loss"}
     torch.testing.assert_close(actor_info["actor_loss"], actor_info["mmd_loss"] + 2.0 * actor_info["q_loss"])
     # BC setting: the moment-matching term only, and no critic loss
     bc = make_moma(toy_dataset, eta=0.0)
     bc.load_offline_data(toy_dataset)
-    _, info = bc.total_loss(batch)
+    _, info = bc.total_loss(batch, 4)
     assert set(info) == {"actor_loss", "mmd_loss", "kernel_bandwidth"}
 
 
 def test_q_term_gradient_reaches_the_actor_through_the_sampler(toy_dataset, make_moma):
     agent = make_moma(toy_dataset, sampling_steps=4)
     obs = torch.as_tensor(toy_dataset.observations[:16])
-    loss, _ = agent.q_loss(obs)
+    loss, _ = agent.q_loss(obs, 4)
     loss.backward()
     grads = [p.grad for p in agent.policy.actor.parameters()]
     assert all(g is not None for g in grads) and sum(g.abs().sum() for g in grads) > 0
@@ -193,6 +205,33 @@ def test_q_term_gradient_reaches_the_actor_through_the_sampler(toy_dataset, make
     actions = agent.policy.sample(obs, noise, 4)
     agent.policy.critic(obs, actions, detach_params=True).mean().backward()
     assert noise.grad is not None and noise.grad.abs().sum() > 0
+
+
+def test_q_term_trains_every_step_count_it_will_be_sampled_with(toy_dataset, make_moma, monkeypatch):
+    """The Q gradient reaches only the jumps it flows through: each count of ``q_sampling_steps`` gets its turn,
+    the TD targets keep ``sampling_steps``, and the BC setting draws nothing."""
+    agent = make_moma(toy_dataset, eta=1.0, sampling_steps=4, q_sampling_steps=(1, 2, 4, 8))
+    agent.load_offline_data(toy_dataset)
+    online, ema = [], []
+    real_sample = type(agent.policy).sample
+
+    def spy(pi, obs, noise, steps, target=False):
+        (ema if target else online).append(steps)
+        return real_sample(pi, obs, noise, steps, target)
+
+    monkeypatch.setattr(type(agent.policy), "sample", spy)
+    for _ in range(40):
+        agent.update(agent.replay_buffer.sample(16))
+    assert set(online) == {1, 2, 4, 8} and set(ema) == {4}
+    only_default = make_moma(toy_dataset, eta=1.0, sampling_steps=2, q_sampling_steps=None)
+    only_default.load_offline_data(toy_dataset)
+    online.clear()
+    only_default.update(only_default.replay_buffer.sample(16))
+    assert online == [2]
+    # checkpoints written before the option existed load with the Q term through sampling_steps alone
+    assert moma.MoMaQL.checkpoint_defaults["q_sampling_steps"] is None
+    with pytest.raises(ValueError, match="min_bandwidth"):
+        make_moma(toy_dataset, min_bandwidth=0.0)
 
 
 def test_moment_matching_gradient_skips_the_short_jump_network(toy_dataset, make_moma):
@@ -222,7 +261,7 @@ def test_mmd_is_computed_in_fp32_under_bf16(toy_dataset, make_moma, monkeypatch)
 
     monkeypatch.setattr(moma, "mmd2_unbiased", spy_mmd2)
     monkeypatch.setattr(moma, "pairwise_sq_dists", spy_dists)
-    _, info = agent.total_loss(agent.replay_buffer.sample(32))
+    _, info = agent.total_loss(agent.replay_buffer.sample(32), 4)
     assert outer == [True]  # the networks ran under bf16 autocast ...
     assert inner and all(enabled in (False, None) and dx == dy == torch.float32 for enabled, dx, dy in inner)  # ... the MMD not
     assert info["mmd_loss"].dtype == torch.float32
