@@ -329,7 +329,9 @@ class MoMaQL(GenerativeAgent):
         {"name": "sampling steps (`sampling_steps`)", "value": "4, uniform grid T → 0 (predict's default, TD targets)",
          "why": "the paper samples offline with 'multi-step DDIM' and says 1 step suffices online; 4 is the middle of "
                 "the 1-8 range evaluated"},
-        {"name": "steps the Q term trains (`q_sampling_steps`)", "value": "1, 2, 4 or 8, drawn uniformly per batch",
+        {"name": "steps the Q term trains (`q_sampling_steps`)", "value": "1, 2, 4 or 8, drawn uniformly per batch "
+         "(the default since 2026-11-27; a checkpoint's own value is in its hyperparameters: null = sampling_steps "
+         "only, as every checkpoint trained before)",
          "why": "the moment-matching term trains every (s, t), but the Q gradient reaches only the jumps of the sampler "
                 "it flows through: trained through 4 steps alone, an η = 1 model's 4-step sampler put 90% of the action "
                 "components on the box and its 1-step sampler 4% (the data's 7%), so 1 step was the BC policy. One "
@@ -401,9 +403,13 @@ class MoMaQL(GenerativeAgent):
         if kernel_bandwidth != "median" and not (isinstance(kernel_bandwidth, (int, float)) and kernel_bandwidth > 0):
             raise ValueError(f"kernel_bandwidth must be 'median' or a positive number, got {kernel_bandwidth!r}")
         sampling_times(sampling_steps, t_max)  # validates the step count
-        for steps in q_sampling_steps or ():
-            sampling_times(steps, t_max)
-        if kernel_bandwidth == "median" and not min_bandwidth > 0:
+        if isinstance(q_sampling_steps, int) and not isinstance(q_sampling_steps, bool):
+            q_sampling_steps = [q_sampling_steps]
+        if q_sampling_steps is not None and (isinstance(q_sampling_steps, str) or not q_sampling_steps or not all(
+                isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in q_sampling_steps)):
+            raise ValueError(f"q_sampling_steps must be step counts >= 1 (e.g. [1, 2, 4, 8]) or None for "
+                             f"sampling_steps only, got {q_sampling_steps!r}")
+        if kernel_bandwidth == "median" and not (isinstance(min_bandwidth, (int, float)) and min_bandwidth > 0):
             raise ValueError(f"min_bandwidth must be > 0 with the median bandwidth (a collapsed group has median 0), "
                              f"got {min_bandwidth}")
         if base_kwargs.get("action_horizon", 1) != 1:
@@ -411,7 +417,7 @@ class MoMaQL(GenerativeAgent):
         self.eta = eta
         self.normalize_q_loss = normalize_q_loss
         self.sampling_steps = sampling_steps
-        self.q_sampling_steps = list(q_sampling_steps) if q_sampling_steps else None
+        self.q_sampling_steps = None if q_sampling_steps is None else list(q_sampling_steps)
         self.num_particles = num_particles
         self.kernel_bandwidth = kernel_bandwidth
         self.min_bandwidth = min_bandwidth
@@ -526,7 +532,8 @@ class MoMaQL(GenerativeAgent):
         EMA updates."""
         options = self.q_sampling_steps if self.q_sampling_steps and self.eta > 0 else [self.sampling_steps]
         q_steps = options[int(torch.randint(len(options), ()))] if len(options) > 1 else options[0]
-        # One compiled graph per step count (the sampler's loop is unrolled), looked up by name.
+        # One compiled graph per step count (the sampler's loop is unrolled): Dynamo tells them apart by guards on
+        # the partial's q_steps, in the one cache of total_loss's code (agents/core/base.py raises its size limit).
         total_loss = functools.partial(self.total_loss, q_steps=q_steps)
         total_loss.__name__ = f"total_loss_q{q_steps}"
         loss, info = self.compiled(total_loss)(batch)

@@ -155,8 +155,10 @@ def measure_latency(policy: Any, observation: np.ndarray, calls: int = 100, warm
     the run's random sequence as it would be without the measurement."""
     import torch
 
+    device = torch.device(getattr(policy, "device", "cpu"))
     times = []
-    with torch.random.fork_rng():
+    # Only the policy's own CUDA device is forked: forking every visible device would create a context on each.
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         for i in range(warmup + calls):
             t0 = time.perf_counter()
             policy.predict(observation, deterministic=deterministic, **sampler)

@@ -79,31 +79,42 @@ def main() -> None:
 
     from evaluation import get
 
+    metric = get(args.task).metric
     fig, ax = plt.subplots(figsize=(6, 4.2))
     print("| method | seeds | curve: first point | curve: last point | final, task protocol (mean [95% t-interval]) |\n"
           "|---|---|---|---|---|")
     for spec in args.runs:
         label, pattern = spec.split("=", 1)
-        curves, finals = [], []
+        curves, finals, names = [], [], []
         for d in sorted(glob.glob(pattern)):
             curve = read_curve(Path(d))
             if curve is None:
                 print(f"<!-- {d}: no learning curve yet, skipped -->")
                 continue
             curves.append(curve)
+            names.append(Path(d).name)
             finals.append(final_score(Path(d)))
         if not curves:
             print(f"| {label} | 0 | - | - | - |")
             continue
         steps = sorted(set.intersection(*(set(c) for c in curves)))  # the steps every seed evaluated
+        if not steps:
+            print(f"<!-- {label}: its seeds share no evaluation step, skipped -->")
+            continue
+        short = [n for n, c in zip(names, curves, strict=True) if max(c) == steps[-1] and max(c) < max(map(max, curves))]
+        if short:
+            print(f"<!-- {label}: the curve stops at {steps[-1]}, where {', '.join(short)} stopped -->")
         scores = np.array([[c[s] for s in steps] for c in curves])
         mean = scores.mean(0)
         ax.plot(steps, mean, label=f"{label} ({len(curves)} seed{'s' if len(curves) > 1 else ''})")
         if len(curves) > 1:
             lo, hi = np.array([t_interval(scores[:, i]) for i in range(len(steps))]).T
+            if metric == "success":  # the band of a rate stays within [0, 100] %
+                lo, hi = lo.clip(0, 100), hi.clip(0, 100)
             ax.fill_between(steps, lo, hi, alpha=0.25)
         done = [f for f in finals if f is not None]
-        final = (f"{_mean_ci(np.array([f[0] for f in done]))}, {done[0][1]} episodes"
+        episodes = sorted({f[1] for f in done})
+        final = (f"{_mean_ci(np.array([f[0] for f in done]))}, {'/'.join(map(str, episodes))} episodes"
                  + (f" ({len(done)} of {len(curves)} seeds finished)" if len(done) < len(curves) else "")
                  if done else "not finished")
         print(f"| {label} | {len(curves)} | {_mean_ci(scores[:, 0])} at {steps[0]} | "

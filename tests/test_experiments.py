@@ -44,6 +44,18 @@ def test_plot_online_bands_and_final_table(tmp_path):
     # last points 5, 15, 6: mean 8.7; seeds 0-1 finished with 20 and 30 under the protocol
     assert "| RFM | 3 | 4.3 [" in out and "8.7 [" in out and "| 25.0 [-38.5, 88.5], 10 episodes (2 of 3 seeds finished) |" in out
     assert "| SAC | 1 | 1.0 (one seed) at 0 | 3.0 (one seed) at 10000 | not finished |" in out
+    # seeds with disjoint evaluation steps are named, not crashed on; a seed still running names the curve's end
+    for seed, rows in enumerate(([(2500, 1.0), (7500, 2.0)], [(5000, 1.0), (10000, 2.0)])):
+        (tmp_path / f"odd-{seed}").mkdir()
+        _curve(tmp_path / f"odd-{seed}" / "training_log.csv", rows)
+    (tmp_path / "late-0").mkdir()
+    _curve(tmp_path / "late-0" / "training_log.csv", [(0, 1.0), (5000, 2.0), (10000, 3.0)])
+    (tmp_path / "late-1").mkdir()
+    _curve(tmp_path / "late-1" / "training_log.csv", [(0, 1.0), (5000, 2.0)])
+    out = _run("plot_online.py", "--task", "gymnasium/Hopper-v5", "--runs", f"ODD={tmp_path}/odd-*",
+               f"LATE={tmp_path}/late-*", "--out", str(tmp_path / "d.png"))
+    assert "ODD: its seeds share no evaluation step, skipped" in out
+    assert "LATE: the curve stops at 5000, where late-1 stopped" in out
     assert (tmp_path / "c.png").stat().st_size > 0
 
 def test_plot_trust_region_writes_a_figure(tmp_path):

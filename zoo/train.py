@@ -199,9 +199,12 @@ class _PeriodicEval(BaseCallback):
         # On forks of the random streams: a stochastic policy's evaluation episodes draw noise, and the run must
         # follow the same random sequence with or without its learning curve.
         numpy_state = np.random.get_state()
-        with torch.random.fork_rng():
-            result = evaluate(self.model, self.task_id, seeds=[10_000 + i for i in range(self.episodes)])
-        np.random.set_state(numpy_state)
+        device = torch.device(self.model.device)
+        try:
+            with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+                result = evaluate(self.model, self.task_id, seeds=[10_000 + i for i in range(self.episodes)])
+        finally:
+            np.random.set_state(numpy_state)
         self.logger.record("eval/score", result["aggregate"]["mean"])
         self.logger.record("eval/return", float(np.mean([e["return"] for e in result["episodes"]])))
         self.logger.record("time/total_timesteps", self.model.num_timesteps)

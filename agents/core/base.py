@@ -314,6 +314,10 @@ class GenerativeAgent(OffPolicyAlgorithm):
             return fn
         key = getattr(fn, "__name__", repr(fn))
         if key not in self._compiled:
+            # Dynamo keeps one cache per code object, shared by every agent of the process and, for a method that
+            # compiles one graph per setting (MoMa QL's per-step-count Q term), by those graphs: past the default
+            # limit (8) it falls back to eager silently.
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
             self._compiled[key] = torch.compile(fn)
         return self._compiled[key]
 

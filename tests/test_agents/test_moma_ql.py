@@ -232,6 +232,10 @@ def test_q_term_trains_every_step_count_it_will_be_sampled_with(toy_dataset, mak
     assert moma.MoMaQL.checkpoint_defaults["q_sampling_steps"] is None
     with pytest.raises(ValueError, match="min_bandwidth"):
         make_moma(toy_dataset, min_bandwidth=0.0)
+    for bad in ([], [0], "1,2", [1.5]):
+        with pytest.raises(ValueError, match="q_sampling_steps"):
+            make_moma(toy_dataset, q_sampling_steps=bad)
+    assert make_moma(toy_dataset, q_sampling_steps=2).q_sampling_steps == [2]
 
 
 def test_moment_matching_gradient_skips_the_short_jump_network(toy_dataset, make_moma):
