@@ -90,7 +90,8 @@ def median_bandwidth2(x: torch.Tensor, y: torch.Tensor, min_bandwidth: float = 0
 
 
 def mmd2_unbiased(
-    x: torch.Tensor, y: torch.Tensor, bandwidth: float | str = "median", min_bandwidth: float = 0.0
+    x: torch.Tensor, y: torch.Tensor, bandwidth: float | str = "median", min_bandwidth: float = 0.0,
+    kernel: str = "rbf",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Unbiased MMD² between paired particle sets, RBF kernel ``k(x, y) = exp(-||x - y||² / (2σ²))``.
 
@@ -98,13 +99,27 @@ def mmd2_unbiased(
     Gretton et al. 2012 (JMLR), Lemma 6:
     ``MMD²_u = 1 / (M (M-1)) Σ_{i≠j} [k(x_i, x_j) + k(y_i, y_j) - k(x_i, y_j) - k(x_j, y_i)]``.
     ``bandwidth``: ``"median"`` (:func:`median_bandwidth2`) or a fixed ``σ`` in action units.
+    ``kernel="energy"`` uses ``k(x, y) = -||x - y||`` instead (the energy distance, Székely & Rizzo 2004; Sejdinovic
+    et al. 2013 show it is an MMD): scale-equivariant with no bandwidth, and its pull on a particle is a unit vector
+    however far the groups drift apart, where the RBF's fades like ``1/D``. Distances are ``sqrt(d² + 1e-8)`` so the
+    gradient at coinciding particles is defined. Returns ``σ = 0`` for it.
     Returns ``(mmd2 of shape (...), σ of shape (...))``, both fp32, computed with autocast disabled.
     """
+    if kernel not in ("rbf", "energy"):
+        raise ValueError(f"kernel must be 'rbf' or 'energy', got {kernel!r}")
     if x.shape != y.shape or x.shape[-2] < 2:
         raise ValueError(f"need two (..., M, d) particle sets with M >= 2 of equal shape, got {tuple(x.shape)}, {tuple(y.shape)}")
     with torch.autocast(device_type=x.device.type, enabled=False):
         x, y = x.float(), y.float()
         m = x.shape[-2]
+        off_diagonal = 1.0 - torch.eye(m, device=x.device)
+        if kernel == "energy":
+            def dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+                return (pairwise_sq_dists(a, b) + 1e-8).sqrt()
+
+            kxy = -dist(x, y)
+            h = (-dist(x, x) - dist(y, y) - kxy - kxy.transpose(-1, -2)) * off_diagonal
+            return h.sum((-1, -2)) / (m * (m - 1)), torch.zeros(x.shape[:-2], device=x.device)
         if bandwidth == "median":
             bw2 = median_bandwidth2(x, y, min_bandwidth)
         elif isinstance(bandwidth, (int, float)) and not isinstance(bandwidth, bool) and bandwidth > 0:
@@ -114,7 +129,6 @@ def mmd2_unbiased(
         kxx = torch.exp(-pairwise_sq_dists(x, x) / (2 * bw2))
         kyy = torch.exp(-pairwise_sq_dists(y, y) / (2 * bw2))
         kxy = torch.exp(-pairwise_sq_dists(x, y) / (2 * bw2))
-        off_diagonal = 1.0 - torch.eye(m, device=x.device)
         h = (kxx + kyy - kxy - kxy.transpose(-1, -2)) * off_diagonal
         return h.sum((-1, -2)) / (m * (m - 1)), bw2.sqrt()[..., 0, 0]
 
@@ -246,6 +260,8 @@ class MoMaQL(GenerativeAgent):
             through that many jumps); None trains only ``sampling_steps``. *choice*: (1, 2, 4, 8).
         num_particles: particles ``M`` per state in the MMD² (noises around the state's dataset action). *choice*: 4.
         kernel_bandwidth: ``"median"`` (median heuristic per group) or a fixed RBF ``σ``. *choice*: ``"median"``.
+        kernel: ``"rbf"`` (the paper's, as summarised) or ``"energy"`` (``-||x - y||``: no bandwidth, a pull that does
+            not fade with distance; see :func:`mmd2_unbiased`). *choice*: ``"rbf"``.
         min_bandwidth: per-dimension floor of the adaptive ``σ`` (action units). *choice*: 0.1.
         r_gap_k: ``k`` of the ``r(s, t)`` mapping (constant decrement ``η_{t_max} / 2^k`` of ``η_t``). *choice*: 6.
         grounded_fraction: share of the draws, at every ``t``, with ``r = s`` (the long jump matched to the
@@ -314,6 +330,11 @@ class MoMaQL(GenerativeAgent):
         {"name": "MMD² estimator", "value": "U-statistic over i ≠ j (Gretton et al. 2012, Lemma 6), averaged over states",
          "why": "long- and short-jump particle i share their noise, so pairs (i, i) are dependent; the i ≠ j form stays "
                 "unbiased; uniform weights because the adaptive bandwidth already makes each MMD² dimensionless"},
+        {"name": "kernel (`kernel`)", "value": "RBF; 'energy' (-‖x - y‖) as an option",
+         "why": "RBF is what the paper's summary reports. With the median bandwidth its restoring pull peaks at a drift "
+                "of about one kernel width and then falls like 1/D, and on cube-single η went from no effect (0.3) to "
+                "collapse (1) (experiments/RESULTS-moma-eta.md); the energy distance's pull does not fade, so it is "
+                "offered for that failure"},
         {"name": "kernel bandwidth (`kernel_bandwidth`, `min_bandwidth`)",
          "value": "RBF, σ² = median squared distance of the group's pooled 2M particles, detached, ≥ d·0.1²",
          "why": "'adaptive bandwidth' read as the standard median heuristic: scale-free across times and tasks; detached "
@@ -372,6 +393,7 @@ class MoMaQL(GenerativeAgent):
         q_sampling_steps: Sequence[int] | None = (1, 2, 4, 8),
         num_particles: int = 4,
         kernel_bandwidth: float | str = "median",
+        kernel: str = "rbf",
         min_bandwidth: float = 0.1,
         r_gap_k: float = 6.0,
         grounded_fraction: float = 0.0,
@@ -400,6 +422,8 @@ class MoMaQL(GenerativeAgent):
             raise ValueError(f"the unbiased MMD² needs num_particles >= 2, got {num_particles}")
         if not 0.0 < t_max < 1.0:
             raise ValueError(f"t_max must lie in (0, 1), got {t_max}")
+        if kernel not in ("rbf", "energy"):
+            raise ValueError(f"kernel must be 'rbf' or 'energy', got {kernel!r}")
         if kernel_bandwidth != "median" and not (isinstance(kernel_bandwidth, (int, float)) and kernel_bandwidth > 0):
             raise ValueError(f"kernel_bandwidth must be 'median' or a positive number, got {kernel_bandwidth!r}")
         sampling_times(sampling_steps, t_max)  # validates the step count
@@ -420,6 +444,7 @@ class MoMaQL(GenerativeAgent):
         self.q_sampling_steps = None if q_sampling_steps is None else list(q_sampling_steps)
         self.num_particles = num_particles
         self.kernel_bandwidth = kernel_bandwidth
+        self.kernel = kernel
         self.min_bandwidth = min_bandwidth
         self.r_gap_k = r_gap_k
         self.grounded_fraction = grounded_fraction
@@ -483,7 +508,7 @@ class MoMaQL(GenerativeAgent):
         with torch.no_grad():  # θ⁻: the EMA actor, or a stop-gradient copy of θ
             short_jump = pi.jump(obs_p, x_r, s_p, r_p, target=self.short_jump_net == "ema")
         mmd2, bandwidth = mmd2_unbiased(long_jump.view(b, m, d), short_jump.view(b, m, d), self.kernel_bandwidth,
-                                        self.min_bandwidth)
+                                        self.min_bandwidth, self.kernel)
         loss = mmd2.mean()
         return loss, {"mmd_loss": loss.detach(), "kernel_bandwidth": bandwidth.mean().detach()}
 

@@ -394,3 +394,36 @@ def test_max_grad_norm_clips_the_actor_and_the_critics_apart(toy_dataset, make_m
     assert seen["actor"] == pytest.approx(1e-3, rel=1e-3) and seen["critic"] == pytest.approx(1e-3, rel=1e-3)
     assert agent.get_config()["algo_kwargs"]["max_grad_norm"] == 1e-3
     assert make_moma(toy_dataset).max_grad_norm is None  # the default: no clipping
+
+
+def test_energy_kernel_trains(toy_dataset, make_moma):
+    agent = make_moma(toy_dataset, kernel="energy", eta=1.0)
+    agent.learn_offline(toy_dataset, 3, log_interval=0)
+    loss, info = agent.total_loss(agent.replay_buffer.sample(16), 2)
+    assert torch.isfinite(loss) and "mmd_loss" in info
+    with pytest.raises(ValueError, match="kernel"):
+        make_moma(toy_dataset, kernel="laplace")
+
+
+def test_energy_kernel_is_unbiased_and_its_pull_does_not_fade_with_distance():
+    torch.manual_seed(0)
+    x, y = torch.randn(20_000, 4, 3), torch.randn(20_000, 4, 3)
+    mmd2, sigma = moma.mmd2_unbiased(x, y, kernel="energy")
+    assert abs(mmd2.mean().item()) < 4 * mmd2.std().item() / 20_000**0.5 and (sigma == 0).all()
+    # brute force on one group: 1/(M(M-1)) Σ_{i≠j} ‖x_i - y_j‖ + ‖x_j - y_i‖ - ‖x_i - x_j‖ - ‖y_i - y_j‖
+    a, b = x[0], y[0]
+    ref = sum((a[i] - b[j]).norm() + (a[j] - b[i]).norm() - (a[i] - a[j]).norm() - (b[i] - b[j]).norm()
+              for i in range(4) for j in range(4) if i != j) / 12
+    torch.testing.assert_close(mmd2[0], ref, atol=1e-4, rtol=1e-4)
+    # the gradient on a group shifted by D keeps its size as D grows (RBF with the median bandwidth: ~1/D)
+    base = torch.randn(512, 4, 3) * 0.1
+    grads = {}
+    for kernel in ("energy", "rbf"):
+        for shift in (1.0, 4.0):
+            moved = (base + shift).requires_grad_(True)
+            moma.mmd2_unbiased(moved, torch.randn(512, 4, 3) * 0.1, "median", 0.1, kernel)[0].mean().backward()
+            grads[kernel, shift] = moved.grad.norm().item()
+    assert grads["energy", 4.0] / grads["energy", 1.0] > 0.8
+    assert grads["rbf", 4.0] / grads["rbf", 1.0] < 0.5
+    with pytest.raises(ValueError, match="kernel"):
+        moma.mmd2_unbiased(x, y, kernel="laplace")
