@@ -332,9 +332,10 @@ class MoMaQL(GenerativeAgent):
                 "unbiased; uniform weights because the adaptive bandwidth already makes each MMD² dimensionless"},
         {"name": "kernel (`kernel`)", "value": "RBF; 'energy' (-‖x - y‖) as an option",
          "why": "RBF is what the paper's summary reports. With the median bandwidth its restoring pull peaks at a drift "
-                "of about one kernel width and then falls like 1/D, and on cube-single η went from no effect (0.3) to "
-                "collapse (1) (experiments/RESULTS-moma-eta.md); the energy distance's pull does not fade, so it is "
-                "offered for that failure"},
+                "of about one kernel width and then falls like 1/D, and on cube-single η went from no effect (0.5) to "
+                "collapse (0.7). The energy distance's pull does not fade, but it did not soften that edge: at η = 1 "
+                "it left the data faster than the RBF (3k-step probes, experiments/RESULTS-moma-eta.md), so it stays "
+                "an option"},
         {"name": "kernel bandwidth (`kernel_bandwidth`, `min_bandwidth`)",
          "value": "RBF, σ² = median squared distance of the group's pooled 2M particles, detached, ≥ d·0.1²",
          "why": "'adaptive bandwidth' read as the standard median heuristic: scale-free across times and tasks; detached "
@@ -357,13 +358,18 @@ class MoMaQL(GenerativeAgent):
                 "it flows through: trained through 4 steps alone, an η = 1 model's 4-step sampler put 90% of the action "
                 "components on the box and its 1-step sampler 4% (the data's 7%), so 1 step was the BC policy. One "
                 "model that is to be sampled with 1-8 steps has its Q term trained through each"},
-        {"name": "Q term (`normalize_q_loss`, `eta`)", "value": "-η · mean_i Q_i(s, a^π) / sg(mean abs(Q)), η = 1",
+        {"name": "Q term (`normalize_q_loss`, `eta`)",
+         "value": "-η · mean_i Q_i(s, a^π) / sg(mean abs(Q)); constructor default η = 1, per task family below",
          "why": "normalising by mean abs(Q) (Diffusion-QL, TD3+BC) lets one η serve tasks with different reward scales; the "
                 "mean of the twin critics as in FQL; η = 1 is Diffusion-QL's locomotion value"},
-        {"name": "η per task family", "value": "1 (cube, scene), 0.3 (puzzle): zoo/hyperparams/momaql.yaml",
-         "why": "η = 1 drives cube-single's actions to the box within 3k steps (experiments/RESULTS-moma-eta.md), so a "
-                "30k-step sweep (experiments/jobs.txt) sets the cube and MuJoCo values; puzzle keeps FQL's α ratio "
-                "(300 vs 1000)"},
+        {"name": "η per task family",
+         "value": "0.3 (cube, scene, MuJoCo hopper), 0.1 (puzzle), 1 (other MuJoCo): zoo/hyperparams/momaql.yaml",
+         "why": "set by 30k-step sweeps on seed 0 (experiments/RESULTS-moma-eta.md), as FQL set its per-task α: on "
+                "cube-single η 0.3 / 0.5 / 0.7 / 1 scored 10 / 6 / 0 / 0% (from 0.7 on, the actions run to the box), "
+                "the largest-scoring η below that edge. On hopper medium-v0 (near-expert data) every η > 0 scored "
+                "below the BC setting at 30k (η 0 / 0.1 / 0.3 / 1: 64 / 39 / 40 / 9; FQL 17), so 0.3 ties 0.1 and "
+                "matches the cube value. Scene and cube-double take the cube value untested, puzzle FQL's α ratio "
+                "(1000 vs 300), walker2d and halfcheetah the constructor default"},
         {"name": "TD target (`q_agg`)", "value": "min of the twin target critics",
          "why": "the paper's critic equation (TD3/BRAC double Q)"},
         {"name": "networks", "value": "4×512 GELU MLPs (zoo budget 4×256), LayerNorm on critics only, raw time inputs",
