@@ -5,6 +5,8 @@
     python experiments/plot_online.py --task gymnasium/Hopper-v5 \\
         --runs RFM=/work/runs/rfm-hopper-seed* SAC=/work/runs/sac-hopper-seed* --out results/online-hopper.png \\
         --note "SAC: mean action; RFM: best of M=32 flow samples by min-Q"
+    python experiments/plot_online.py --task ogbench/cube-single-task1 --x-label "gradient steps" \\
+        --runs "MoMa QL=/work/runs/momaql-cube-single-task1-seed[0-9]" --out results/offline-cube-single.png
 
 Each ``LABEL=GLOB`` names one method's run folders (one per seed); a folder without a learning curve yet (a genzoo
 run writes ``training_log.csv`` when a segment ends) is skipped with a note. Seeds are matched by evaluation step:
@@ -71,6 +73,9 @@ def main() -> None:
     p.add_argument("--runs", nargs="+", required=True, metavar="LABEL=GLOB")
     p.add_argument("--out", required=True)
     p.add_argument("--note", default="", help="a footnote under the plot (e.g. each method's acting rule)")
+    p.add_argument("--x-label", default="env steps",
+                   help="the x axis's name: offline runs (`genzoo train <offline task> --eval-every N`) log their "
+                        "gradient step where online ones log env steps, so pass 'gradient steps' for them")
     args = p.parse_args()
     import matplotlib
 
@@ -119,7 +124,7 @@ def main() -> None:
                  if done else "not finished")
         print(f"| {label} | {len(curves)} | {_mean_ci(scores[:, 0])} at {steps[0]} | "
               f"{_mean_ci(scores[:, -1])} at {steps[-1]} | {final} |")
-    ax.set_xlabel("env steps")
+    ax.set_xlabel(args.x_label)
     ax.set_ylabel(get(args.task).metric_label)
     ax.set_title(f"{args.task} (band: 95% t-interval over seeds)", fontsize=10)
     ax.legend()

@@ -53,7 +53,7 @@ def test_plot_online_bands_and_final_table(tmp_path):
     (tmp_path / "late-1").mkdir()
     _curve(tmp_path / "late-1" / "training_log.csv", [(0, 1.0), (5000, 2.0)])
     out = _run("plot_online.py", "--task", "gymnasium/Hopper-v5", "--runs", f"ODD={tmp_path}/odd-*",
-               f"LATE={tmp_path}/late-*", "--out", str(tmp_path / "d.png"))
+               f"LATE={tmp_path}/late-*", "--out", str(tmp_path / "d.png"), "--x-label", "gradient steps")
     assert "ODD: its seeds share no evaluation step, skipped" in out
     assert "LATE: the curve stops at 5000, where late-1 stopped" in out
     assert (tmp_path / "c.png").stat().st_size > 0
