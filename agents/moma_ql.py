@@ -367,9 +367,9 @@ class MoMaQL(GenerativeAgent):
          "why": "set by 30k-step sweeps on seed 0 (experiments/RESULTS-moma-eta.md), as FQL set its per-task α: on "
                 "cube-single η 0.3 / 0.5 / 0.7 / 1 scored 10 / 6 / 0 / 0% (from 0.7 on, the actions run to the box), "
                 "the largest-scoring η below that edge. On hopper medium-v0 (near-expert data) every η > 0 scored "
-                "below the BC setting at 30k (η 0 / 0.1 / 0.3 / 1: 64 / 39 / 40 / 9; FQL 17), so 0.3 ties 0.1 and "
-                "matches the cube value. Scene and cube-double take the cube value untested, puzzle FQL's α ratio "
-                "(1000 vs 300), walker2d and halfcheetah the constructor default"},
+                "below the BC setting at 30k (η 0 / 0.1 / 0.3 / 1: 64 and 55 over two seeds / 39 / 40 / 9; FQL 17), "
+                "so 0.3 ties 0.1 and matches the cube value. Scene and cube-double take the cube value untested, "
+                "puzzle FQL's α ratio (1000 vs 300), walker2d and halfcheetah the constructor default"},
         {"name": "TD target (`q_agg`)", "value": "min of the twin target critics",
          "why": "the paper's critic equation (TD3/BRAC double Q)"},
         {"name": "networks", "value": "4×512 GELU MLPs (zoo budget 4×256), LayerNorm on critics only, raw time inputs",
