@@ -363,13 +363,15 @@ class MoMaQL(GenerativeAgent):
          "why": "normalising by mean abs(Q) (Diffusion-QL, TD3+BC) lets one η serve tasks with different reward scales; the "
                 "mean of the twin critics as in FQL; η = 1 is Diffusion-QL's locomotion value"},
         {"name": "η per task family",
-         "value": "0.3 (cube, scene, MuJoCo hopper), 0.1 (puzzle), 1 (other MuJoCo): zoo/hyperparams/momaql.yaml",
-         "why": "set by 30k-step sweeps on seed 0 (experiments/RESULTS-moma-eta.md), as FQL set its per-task α: on "
-                "cube-single η 0.3 / 0.5 / 0.7 / 1 scored 10 / 6 / 0 / 0% (from 0.7 on, the actions run to the box), "
-                "the largest-scoring η below that edge. On hopper medium-v0 (near-expert data) every η > 0 scored "
-                "below the BC setting at 30k (η 0 / 0.1 / 0.3 / 1: 64 and 55 over two seeds / 39 / 40 / 9; FQL 17), "
-                "so 0.3 ties 0.1 and matches the cube value. Scene and cube-double take the cube value untested, "
-                "puzzle FQL's α ratio (1000 vs 300), walker2d and halfcheetah the constructor default"},
+         "value": "0.1 (cube, scene, puzzle, MuJoCo hopper), 1 (other MuJoCo): zoo/hyperparams/momaql.yaml",
+         "why": "set by 30k-step sweeps on seed 0 and one 200k-step run (experiments/RESULTS-moma-eta.md), as FQL set "
+                "its per-task α: on cube-single η 0.3 / 0.5 / 0.7 / 1 scored 10 / 6 / 0 / 0% at 30k (from 0.7 on, the "
+                "actions run to the box); at 200k η 0.3 climbed to 50% by 70k and then collapsed the same way at "
+                "~100k (mean Q -98 to -14, 91% of the action components on the box), so the cube family takes a "
+                "third of that pull. On hopper medium-v0 (near-expert data) every η > 0 scored below the BC setting "
+                "at 30k (η 0 / 0.1 / 0.3 / 1: 64 and 55 over two seeds / 39 / 40 / 9; FQL 17): 0.1 ties 0.3. Scene "
+                "and cube-double take the cube value untested, puzzle the same (FQL's α ratio to cube), walker2d and "
+                "halfcheetah the constructor default"},
         {"name": "TD target (`q_agg`)", "value": "min of the twin target critics",
          "why": "the paper's critic equation (TD3/BRAC double Q)"},
         {"name": "networks", "value": "4×512 GELU MLPs (zoo budget 4×256), LayerNorm on critics only, raw time inputs",
