@@ -61,6 +61,44 @@ def genzoo_version() -> str:
         return "0+unknown"
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (PyYAML would keep the last one silently)."""
+
+
+def _construct_unique_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+def hyperparams_table(method: str) -> dict[str, Any]:
+    """``zoo/hyperparams/<method>.yaml``, checked: no key twice, only ``families`` / ``tasks`` / ``zoo_budget`` at the top,
+    family names and task ids the registry knows (a typo would otherwise apply to no task, silently)."""
+    from evaluation import tasks
+
+    path = HYPERPARAMS_DIR / f"{method.lower()}.yaml"
+    if not path.is_file():
+        raise KeyError(f"no hyperparameter file for method {method!r} ({path})")
+    table = yaml.load(path.read_text(), Loader=_StrictLoader) or {}
+    unknown = set(table) - {"families", "tasks", "zoo_budget"}
+    if unknown:
+        raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}; expected families, tasks, zoo_budget")
+    families = {t.family for t in tasks.TASKS.values()}
+    for name in table.get("families") or {}:
+        if name not in families:
+            raise ValueError(f"{path}: unknown task family {name!r}; known: {', '.join(sorted(families))}")
+    for task_id in table.get("tasks") or {}:
+        tasks.get(task_id)  # KeyError naming the known ids
+    return table
+
+
 def hyperparams(method: str, task_id: str, budget: str = "zoo") -> dict[str, Any]:
     """Constructor overrides for ``method`` on ``task_id``: the task family's entries, then the budget's widths.
 
@@ -68,10 +106,7 @@ def hyperparams(method: str, task_id: str, budget: str = "zoo") -> dict[str, Any
     """
     from evaluation import tasks
 
-    path = HYPERPARAMS_DIR / f"{method.lower()}.yaml"
-    if not path.is_file():
-        raise KeyError(f"no hyperparameter file for method {method!r} ({path})")
-    table = yaml.safe_load(path.read_text()) or {}
+    table = hyperparams_table(method)
     task = tasks.get(task_id)
     out: dict[str, Any] = dict(table.get("families", {}).get(task.family) or {})
     out.update(table.get("tasks", {}).get(task_id) or {})

@@ -6,11 +6,12 @@ import signal
 import numpy as np
 import pytest
 import torch
+import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 
 import zoo
 from hub import read_tensors
-from zoo.train import STOPPED_EXIT_CODE, TrainingStopped, hyperparams, train
+from zoo.train import HYPERPARAMS_DIR, STOPPED_EXIT_CODE, TrainingStopped, hyperparams, hyperparams_table, train
 
 FAST = dict(overrides={"actor_hidden_dims": [64, 64], "value_hidden_dims": [64, 64], "batch_size": 64},
             progress_bar=False, log_interval=50)
@@ -260,6 +261,36 @@ def test_minari_simple_datasets_take_the_d4rl_medium_rows():
             simple = hyperparams(method, f"minari/mujoco/{env}/simple-v0", budget="paper")
             assert simple == hyperparams(method, f"minari/mujoco/{env}/medium-v0", budget="paper") and simple
     assert hyperparams("consistencyac", "minari/mujoco/hopper/simple-v0")["eta"] == 0.1
+
+
+def test_every_hyperparameter_file_names_known_families_tasks_and_arguments():
+    """Each zoo/hyperparams/*.yaml loads under the strict reader and every entry is a constructor argument of its method,
+    so a typo'd family, task id or argument fails here rather than applying to nothing."""
+    from agents import ALGOS
+
+    names = {k.lower(): k for k in ALGOS}
+    files = sorted(HYPERPARAMS_DIR.glob("*.yaml"))
+    assert {f.stem for f in files} == set(names)
+    for f in files:
+        table = hyperparams_table(f.stem)
+        entries = [*(table.get("families") or {}).values(), *(table.get("tasks") or {}).values(), table.get("zoo_budget")]
+        for entry in entries:
+            ALGOS[names[f.stem]].check_arguments(entry or {})
+
+
+@pytest.mark.parametrize("text, error", [
+    ("families:\n  cube-single: {alpha: 1}\nfamilies:\n  scene: {alpha: 2}\n", "given twice"),
+    ("families:\n  cube-singel: {alpha: 1}\n", "unknown task family 'cube-singel'"),
+    ("tasks:\n  ogbench/cube-single-task9: {alpha: 1}\n", "unknown task id"),
+    ("family:\n  cube-single: {alpha: 1}\n", "unknown top-level keys"),
+])
+def test_a_malformed_hyperparameter_file_is_refused(tmp_path, monkeypatch, text, error):
+    import zoo.train
+
+    (tmp_path / "fql.yaml").write_text(text)
+    monkeypatch.setattr(zoo.train, "HYPERPARAMS_DIR", tmp_path)
+    with pytest.raises((ValueError, KeyError, yaml.YAMLError), match=error):
+        hyperparams("fql", "ogbench/cube-single-task1")
 
 
 def test_a_signal_while_publishing_stops_cleanly_and_a_rerun_publishes(tmp_path, tiny_ogbench_dir, monkeypatch):
