@@ -51,14 +51,29 @@ def guard_idle(max_load: float, force: bool) -> float:
 
 
 def time_per_call(fn: Callable[[], object], warmup: int, min_calls: int, min_seconds: float = 3.0,
-                  repeats: int = 3, max_seconds: float = 10.0) -> float:
+                  repeats: int = 3, max_seconds: float = 10.0, settle: int = 0, max_settle_seconds: float = 900.0) -> float:
     """Median over ``repeats`` of the mean seconds per call (each repeat runs >= min_seconds, and >= min_calls unless
-    that would take over ``max_seconds``: slow calls such as 50-candidate batches get >= 5 calls per repeat instead)."""
+    that would take over ``max_seconds``: slow calls such as 50-candidate batches get >= 5 calls per repeat instead).
+
+    ``settle``: after the warm-up, keep calling until ``settle`` consecutive calls each take under 3x the fastest call
+    so far (at most ``max_settle_seconds``). A compiled step that builds its graphs lazily, one per setting drawn at
+    random (MoMa QL compiles one per Q-term step count, ~12 s each on one core), would otherwise compile inside the
+    timed window: the warm-up's time limit stops it after three calls.
+    """
     start = time.perf_counter()
     for i in range(warmup):
         fn()
         if i >= 2 and time.perf_counter() - start > max_seconds:
             break
+    fastest, steady, start = float("inf"), 0, time.perf_counter()
+    while steady < settle and time.perf_counter() - start < max_settle_seconds:
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        fastest = min(fastest, dt)
+        steady = steady + 1 if dt < 3 * fastest else 0
+    if settle and steady < settle:
+        raise RuntimeError(f"the calls did not settle within {max_settle_seconds:.0f} s (still compiling?)")
     out = []
     for _ in range(repeats):
         n, start = 0, time.perf_counter()

@@ -156,7 +156,8 @@ def main() -> None:
                 row = [method, str(width), n_label, str(threads), f"{base:.1f}" if base else "n/a"]
                 for v in args.variants:
                     agent = agents[v]
-                    warm = dict(timing, warmup=timing["warmup"] + (3 if agent.compile else 0))
+                    warm = dict(timing, warmup=timing["warmup"] + (3 if agent.compile else 0),
+                                settle=30 if agent.compile else 0)
                     sps = 1.0 / harness.time_per_call(lambda a=agent: a.train(1, BATCH), **warm)
                     row.append(f"{sps:.1f} ({sps / base:.2f}x)" if base else f"{sps:.1f}")
                 rows.append(row)

@@ -221,11 +221,9 @@ def test_end_to_end_on_a_tiny_ogbench_dataset(tmp_path, tiny_dataset, make):
 
 @pytest.mark.parametrize("cls", [ConsistencyBC, ConsistencyAC])
 def test_every_hyperparameter_override_is_a_constructor_argument(cls, toy_dataset):
-    import yaml
+    from zoo.train import hyperparams_table
 
-    from zoo.train import HYPERPARAMS_DIR
-
-    table = yaml.safe_load((HYPERPARAMS_DIR / f"{cls.__name__.lower()}.yaml").read_text())
+    table = hyperparams_table(cls.__name__)  # the strict loader the training CLI uses
     entries = [*(table.get("families") or {}).values(), *(table.get("tasks") or {}).values(), table["zoo_budget"]]
     for entry in entries:
         cls(observation_space=toy_dataset.observation_space, action_space=toy_dataset.action_space, **(entry or {}))
