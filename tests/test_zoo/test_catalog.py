@@ -39,5 +39,11 @@ def test_bundled_checkpoint_re_scores_its_first_episodes(repo):
     seeds = card["protocol"]["seeds"][:3]
     ours = evaluate(agent, card["task"], seeds=seeds, deterministic=card["protocol"]["deterministic"],
                     **card["protocol"].get("predict_kwargs", {}))
+    # An episode is chaotic in the last bits of the actions, and those differ across CPUs: a bf16 checkpoint acts
+    # through the CPU's own bf16 kernels (AMX tiles on one Xeon, AVX-512 on another, rounding apart by an ulp), and a
+    # contact-rich episode turns an ulp into a step (the FQL cube-single card's first episode: 59 steps where it was
+    # recorded, 58 on the AMX machine of 2026-11-28). Seeds and successes must match; lengths within 10% (>= 3 steps).
+    assert len(ours["episodes"]) == len(card["episodes"][:3])
     for a, b in zip(ours["episodes"], card["episodes"][:3]):
-        assert (a["seed"], a["success"], a["length"]) == (b["seed"], b["success"], b["length"])
+        assert (a["seed"], a["success"]) == (b["seed"], b["success"])
+        assert abs(a["length"] - b["length"]) <= max(3, 0.1 * b["length"]), (a, b)
