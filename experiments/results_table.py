@@ -9,9 +9,12 @@ rebuilt from the committed catalogue alone. The score is
 the mean over seeds of each run's score under the task's protocol (success % over 50 episodes, or normalised
 return); the CI is a 95% stratified bootstrap over episodes within seeds (``evaluation.metrics``-style percentile
 bootstrap, 2000 resamples); "CIs overlap" compares the first row with each other one (issue #3's quality guard
-reads it). Wall time is the run's training time (mean over seeds); latency is the harness's batch-1 ``predict``.
+reads it). Wall time is the run's training time (mean over seeds); latency is the harness's batch-1 ``predict``;
+precision is the training precision (``fp32`` / ``bf16``; several when the seeds differ).
 A run with steps trained on a GPU (a leased burst, ``experiments/gpu_burst.sh``) has its wall time marked † and a
-footnote with the steps per device: its wall time is not comparable with the CPU-only rows.
+footnote with the steps per device: its wall time is not comparable with the CPU-only rows. A run whose segments ran
+on more than one kind of CPU (the device string names the CPU and its bf16 instructions, which set bf16's speed) is
+marked ‡ with a footnote likewise.
 """
 
 from __future__ import annotations
@@ -60,14 +63,14 @@ def main() -> None:
     args = p.parse_args()
     print(f"### {args.title}\n")
     print("| run | seeds | score (mean over seeds) | 95% CI | per seed | wall time (h, mean) | latency (ms, batch 1) "
-          "| CIs overlap row 1 |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| precision | CIs overlap row 1 |")
+    print("|---|---|---|---|---|---|---|---|---|")
     first, notes = None, []
     for spec in args.rows:
         label, pattern = spec.split("=", 1)
         runs = load_runs(pattern)
         if not runs:
-            print(f"| {label} | 0 | - | - | - | - | - | - |")
+            print(f"| {label} | 0 | - | - | - | - | - | - | - |")
             continue
         per_seed = score_matrix(runs)
         mean, lo, hi = stratified_ci(per_seed)
@@ -77,10 +80,12 @@ def main() -> None:
         wall = np.mean([(r["training"].get("wall_time_s") or np.nan) for r in runs]) / 3600
         lat = np.mean([r["result"].get("latency_ms_per_action", np.nan) for r in runs])
         mixed = [f"{Path(r['dir']).name}: {steps}" for r in runs if (steps := _steps_off_cpu(r["training"]))]
-        mark = " †" if mixed else ""
-        notes += [f"† {label}, {m}" for m in mixed]
+        cpus = [f"{Path(r['dir']).name}: {kinds}" for r in runs if (kinds := _cpu_kinds(r["training"]))]
+        mark = (" †" if mixed else "") + (" ‡" if cpus else "")
+        notes += [f"† {label}, {m}" for m in mixed] + [f"‡ {label}, {c}" for c in cpus]
+        precision = "/".join(sorted({r["training"].get("precision") or "?" for r in runs}))
         print(f"| {label} | {len(runs)} | {mean:.1f} | [{lo:.1f}, {hi:.1f}] | {seeds} | {wall:.2f}{mark} | {lat:.2f} | "
-              f"{overlap} |")
+              f"{precision} | {overlap} |")
     if notes:
         print("\n" + "\n".join(f"{n}  " for n in notes))
 
@@ -95,6 +100,14 @@ def _steps_off_cpu(training: dict) -> str:
             name = s["device"].split(":", 1)[-1]
             per_device[name] = per_device.get(name, 0) + s["end"] - s["start"]
     return ", ".join(f"{n:,} of {total:,} steps on {d}" for d, n in per_device.items())
+
+
+def _cpu_kinds(training: dict) -> str:
+    """``"0-31,091 on <cpu A>, 31,091-200,000 on <cpu B>"`` for a run whose segments ran on two or more CPU kinds."""
+    segments = [s for s in training.get("segments") or [] if s.get("device", "cpu").startswith("cpu")]
+    if len({s.get("device") for s in segments}) < 2:
+        return ""
+    return ", ".join(f"{s['start']:,}-{s['end']:,} on {s['device'].split(':', 1)[-1]}" for s in segments)
 
 
 if __name__ == "__main__":

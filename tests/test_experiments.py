@@ -76,9 +76,23 @@ def test_results_table_from_run_folders(tmp_path, successes, published):
         episodes = [{"seed": i, "return": 0.0, "success": float(s), "length": 10} for i, s in enumerate(successes)]
         (model / "results.json").write_text(json.dumps({"metric": "success", "episodes": episodes,
                                                         "latency_ms_per_action": 0.2}))
-        (model / "config.json").write_text(json.dumps({"training": {"wall_time_s": 3600.0}}))
+        (model / "config.json").write_text(json.dumps({"training": {"wall_time_s": 3600.0, "precision": "fp32"}}))
     out = _run("results_table.py", f"A={tmp_path}/run-seed*", "--title", "t")
-    assert "| A | 2 | 75.0 |" in out and "| 1.00 | 0.20 |" in out and "†" not in out
+    assert "| A | 2 | 75.0 |" in out and "| 1.00 | 0.20 | fp32 |" in out and "†" not in out and "‡" not in out
+
+
+def test_results_table_marks_runs_across_cpu_kinds(tmp_path):
+    model = tmp_path / "run-seed0" / "model"
+    model.mkdir(parents=True)
+    episodes = [{"seed": i, "return": 0.0, "success": 1.0, "length": 10} for i in range(4)]
+    (model / "results.json").write_text(json.dumps({"metric": "success", "episodes": episodes}))
+    segments = [{"start": 0, "end": 50000, "device": "cpu:Intel(R) Xeon(R) Processor (avx512_bf16)"},
+                {"start": 50000, "end": 200000, "device": "cpu:Intel(R) Xeon(R) Processor (avx512_bf16, amx_bf16)"}]
+    (model / "config.json").write_text(json.dumps({"training": {"wall_time_s": 3600.0, "segments": segments,
+                                                                "precision": "bf16"}}))
+    out = _run("results_table.py", f"A={tmp_path}/run-seed*")
+    assert "| 1.00 ‡ |" in out and "| bf16 |" in out
+    assert "‡ A, run-seed0: 0-50,000 on Intel(R) Xeon(R) Processor (avx512_bf16), 50,000-200,000 on" in out
 
 
 def test_results_table_marks_runs_with_gpu_steps(tmp_path):
