@@ -251,6 +251,11 @@ def cmd_data(args: argparse.Namespace) -> int:
     from zoo.datasets import ogbench_build
 
     if args.data_cmd == "build":
+        built = None if args.force else datasets.existing_build(args.name, args.dataset_dir, num_episodes=args.episodes,
+                                                                 total_steps=args.steps, seed=args.seed)
+        if built is not None:
+            print(f"{args.name} is already built with seed {args.seed} (manifest {built}); --force rebuilds it")
+            return 0
         manifest = datasets.build(args.name, args.dataset_dir, num_episodes=args.episodes, total_steps=args.steps,
                                   workers=args.workers, seed=args.seed)
         m = json.loads(Path(manifest).read_text())
@@ -392,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=_count(1), default=1)
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--dataset-dir", default=None)
+    b.add_argument("--force", action="store_true", help="rebuild even when a finished build with this seed and size exists")
     for name, helptext in (("list", "what exists, what is missing"), ("verify", "re-check sha256 against manifests")):
         x = dsub.add_parser(name, help=helptext)
         x.add_argument("--dataset-dir", default=None)

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from zoo.cli import main
 
 
@@ -174,3 +176,30 @@ def test_train_help_names_every_method_and_unknown_tasks_get_suggestions(capsys)
     assert all(name.lower() in train.help for name in ALGOS)
     with pytest.raises(KeyError, match="did you mean ogbench/cube-single-task1"):
         tasks.get("ogbench/cube-singel-task1")
+
+
+def test_data_build_of_a_finished_build_returns_it_and_force_rebuilds(tmp_path, tiny_ogbench_dir, capsys, monkeypatch):
+    import shutil
+
+    from zoo import datasets
+
+    root = tmp_path / "ogbench"
+    shutil.copytree(tiny_ogbench_dir, root)
+    rebuilt = []
+
+    def build(*args, **kwargs):  # stands for the 15-60 minute build: records the call and stops there
+        rebuilt.append(args)
+        raise SystemExit(9)
+
+    monkeypatch.setattr(datasets, "build", build)
+    args = ["data", "build", "cube-single-play-v0", "--episodes", "2", "--dataset-dir", str(root)]
+    assert main(args) == 0 and not rebuilt
+    assert "already built with seed 0" in capsys.readouterr().out
+    # another seed or size, a missing or truncated file, or --force: a real build
+    for other in (["--seed", "1"], ["--episodes", "3"], ["--force"]):
+        with pytest.raises(SystemExit):
+            main(args + other)
+    (root / "cube-single-play-v0-val.npz").write_bytes(b"truncated")
+    with pytest.raises(SystemExit):
+        main(args)
+    assert len(rebuilt) == 4
