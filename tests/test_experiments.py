@@ -82,27 +82,28 @@ def test_results_table_from_run_folders(tmp_path, successes, published):
 
 
 def test_results_table_marks_runs_across_cpu_kinds(tmp_path):
-    model = tmp_path / "run-seed0" / "model"
-    model.mkdir(parents=True)
-    episodes = [{"seed": i, "return": 0.0, "success": 1.0, "length": 10} for i in range(4)]
-    (model / "results.json").write_text(json.dumps({"metric": "success", "episodes": episodes}))
-    segments = [{"start": 0, "end": 50000, "device": "cpu:Intel(R) Xeon(R) Processor (avx512_bf16)"},
-                {"start": 50000, "end": 200000, "device": "cpu:Intel(R) Xeon(R) Processor (avx512_bf16, amx_bf16)"}]
-    (model / "config.json").write_text(json.dumps({"training": {"wall_time_s": 3600.0, "segments": segments,
-                                                                "precision": "bf16"}}))
+    _one_run_folder(tmp_path, [
+        {"start": 0, "end": 50000, "device": "cpu:Intel(R) Xeon(R) Processor (avx512_bf16)"},
+        {"start": 50000, "end": 200000, "device": "cpu:Intel(R) Xeon(R) Processor (avx512_bf16, amx_bf16)"}],
+        precision="bf16")
     out = _run("results_table.py", f"A={tmp_path}/run-seed*")
     assert "| 1.00 ‡ |" in out and "| bf16 |" in out
     assert "‡ A, run-seed0: 0-50,000 on Intel(R) Xeon(R) Processor (avx512_bf16), 50,000-200,000 on" in out
 
 
-def test_results_table_marks_runs_with_gpu_steps(tmp_path):
+def _one_run_folder(tmp_path, segments: list[dict], **training) -> None:
+    """A finished run folder (4 successful episodes) whose training ran in ``segments``."""
     model = tmp_path / "run-seed0" / "model"
     model.mkdir(parents=True)
     episodes = [{"seed": i, "return": 0.0, "success": 1.0, "length": 10} for i in range(4)]
     (model / "results.json").write_text(json.dumps({"metric": "success", "episodes": episodes}))
-    segments = [{"start": 0, "end": 31091, "device": "cuda:NVIDIA H200"},
-                {"start": 31091, "end": 200000, "device": "cpu:Intel(R) Xeon(R) Processor"}]
-    (model / "config.json").write_text(json.dumps({"training": {"wall_time_s": 3600.0, "segments": segments}}))
+    (model / "config.json").write_text(json.dumps({"training": {"wall_time_s": 3600.0, "segments": segments,
+                                                                **training}}))
+
+
+def test_results_table_marks_runs_with_gpu_steps(tmp_path):
+    _one_run_folder(tmp_path, [{"start": 0, "end": 31091, "device": "cuda:NVIDIA H200"},
+                               {"start": 31091, "end": 200000, "device": "cpu:Intel(R) Xeon(R) Processor"}])
     out = _run("results_table.py", f"A={tmp_path}/run-seed*")
     assert "| 1.00 † |" in out and "† A, run-seed0: 31,091 of 200,000 steps on NVIDIA H200" in out
 
