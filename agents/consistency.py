@@ -399,16 +399,21 @@ class ConsistencyAC(ConsistencyBC):
         loss = (q - target_q).square().mean(1).sum()  # MSE(Q1, y) + MSE(Q2, y)
         return loss, {"critic_loss": loss.detach(), "q_mean": q.mean().detach(), "target_q_mean": target_q.mean()}
 
+    def q_loss(self, obs: torch.Tensor) -> torch.Tensor:
+        """``-Q_i(s, a^π) / sg(mean |Q_j(s, a^π)|)``, backpropagated through the N sampling steps of ``a^π``; the
+        critic's weights are constants here."""
+        pi = self.policy
+        with self.autocast():
+            new_actions = pi.sample(obs, gaussian(obs.shape[0], pi.act_dim, device=obs.device))
+            qs = pi.critic(obs, new_actions, detach_params=True).float()
+        return swapped_normalized_q_loss(qs)
+
     def actor_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``λ``-scaled consistency loss ``+ η · (-Q_i(s, a^π) / sg(mean |Q_j(s, a^π)|))``, ``a^π`` from ``N`` steps."""
-        pi = self.policy
         obs, actions = batch["observations"], batch["actions"]
         with self.autocast():
             bc_loss, raw = self.bc_loss(obs, actions, batch["tau_lo"], batch["tau_hi"])
-            # Q loss: backpropagate through the N sampling steps; the critic's weights are constants here.
-            new_actions = pi.sample(obs, gaussian(*actions.shape, obs.device))
-            qs = pi.critic(obs, new_actions, detach_params=True).float()
-        q_loss = swapped_normalized_q_loss(qs)
+        q_loss = self.q_loss(obs)
         loss = bc_loss + self.eta * q_loss
         return loss, {
             "actor_loss": loss.detach(),

@@ -361,16 +361,21 @@ class DiffusionQL(DiffusionBC):
         loss = (q - target_q).square().mean(1).sum()  # MSE(Q1, y) + MSE(Q2, y)
         return loss, {"critic_loss": loss.detach(), "q_mean": q.mean().detach(), "target_q_mean": target_q.mean()}
 
+    def q_loss(self, obs: torch.Tensor) -> torch.Tensor:
+        """``-Q_i(s, a^π) / sg(mean |Q_j(s, a^π)|)``, backpropagated through all N denoising steps of ``a^π``; the
+        critic's weights are constants here."""
+        pi = self.policy
+        with self.autocast():
+            new_actions = pi.denoise(obs, gaussian(obs.shape[0], pi.act_dim, device=obs.device))
+            qs = pi.critic(obs, new_actions, detach_params=True).float()
+        return swapped_normalized_q_loss(qs)
+
     def actor_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``L_d + η · (-Q_i(s, a^π) / sg(mean |Q_j(s, a^π)|))`` with ``a^π`` sampled through the chain."""
-        pi = self.policy
         obs, actions = batch["observations"], batch["actions"]
         with self.autocast():
             bc_loss = self.bc_loss(obs, actions)
-            # Q loss: backpropagate through all N denoising steps; the critic's weights are constants here.
-            new_actions = pi.denoise(obs, gaussian(*actions.shape, obs.device))
-            qs = pi.critic(obs, new_actions, detach_params=True).float()
-        q_loss = swapped_normalized_q_loss(qs)
+        q_loss = self.q_loss(obs)
         loss = bc_loss + self.eta * q_loss
         return loss, {"actor_loss": loss.detach(), "bc_loss": bc_loss.detach(), "q_loss": q_loss.detach()}
 

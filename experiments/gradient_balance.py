@@ -1,0 +1,96 @@
+"""How hard the Q term pulls against the BC term in a trained actor: gradient norms of each on the actor's weights.
+
+    python experiments/gradient_balance.py "DQL η 0.1=/work/runs/diffusionql-cube-single-task1-eta0.1-30k-seed0/model" \\
+        "MoMa η 0.1=/work/runs/momaql-cube-single-task1-seed0/checkpoint" --batches 8
+
+MoMa QL, Diffusion-QL and Consistency-AC all train the actor on ``L_BC + η · L_Q``, with ``L_Q`` the Q term normalised
+by ``sg(mean |Q|)`` (Diffusion-QL's normalisation), so the same η means the same balance only if their BC terms pull
+equally hard. For each checkpoint, over ``--batches`` dataset batches (a fixed draw, ``--seed``), the table gives the
+norms of ``∇θ L_BC`` and ``∇θ L_Q`` over the actor's weights (mean over batches), their ratio, the Q term's share of
+the pull at the checkpoint's own η (``η ‖∇L_Q‖ / (‖∇L_BC‖ + η ‖∇L_Q‖)``) and the cosine between the two gradients
+(negative: the Q term pulls against the data). ``L_BC`` is each method's own BC term (MoMa QL's MMD², Diffusion-QL's
+ε-prediction loss, Consistency-AC's scaled consistency loss); ``L_Q`` goes through the method's training sampler
+(MoMa QL: its default step count).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+import zoo
+from agents import ConsistencyAC, DiffusionQL, MoMaQL
+from zoo import datasets
+
+
+def losses(agent, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(L_BC, L_Q)`` of one batch, each as the method computes it in training."""
+    if isinstance(agent, MoMaQL):
+        with agent.autocast():
+            bc, _ = agent.moment_matching_loss(obs, actions)
+            q, _ = agent.q_loss(obs, agent.sampling_steps)
+        return bc, q
+    if isinstance(agent, DiffusionQL):
+        with agent.autocast():
+            bc = agent.bc_loss(obs, actions)
+        return bc, agent.q_loss(obs)
+    if isinstance(agent, ConsistencyAC):
+        tau_lo, tau_hi = agent.noise_levels(len(actions), actions.device)
+        with agent.autocast():
+            bc, _ = agent.bc_loss(obs, actions, tau_lo, tau_hi)
+        return bc, agent.q_loss(obs)
+    raise SystemExit(f"{type(agent).__name__}: not an actor-critic with a BC term and a normalised Q term")
+
+
+def flat_grad(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    return torch.cat([(g if g is not None else torch.zeros_like(p)).flatten().float() for g, p in zip(grads, params)])
+
+
+def balance(agent, obs: np.ndarray, actions: np.ndarray, batches: int, batch_size: int) -> dict[str, float]:
+    pi = agent.policy
+    params = [p for p in pi.actor.parameters() if p.requires_grad]
+    bc_norms, q_norms, cosines = [], [], []
+    for i in range(batches):
+        sl = slice(i * batch_size, (i + 1) * batch_size)
+        # The batch as the replay buffer serves it in training: actions scaled into the box, observations normalised.
+        o = torch.as_tensor(obs[sl], dtype=torch.float32, device=agent.device)
+        if agent.normalize_observations:
+            o = pi.normalize(o)
+        a = np.clip(pi.scale_action(actions[sl]), -1 + 1e-5, 1 - 1e-5)
+        a = torch.as_tensor(a, dtype=torch.float32, device=agent.device)
+        bc, q = losses(agent, o, a)
+        g_bc, g_q = flat_grad(bc, params), flat_grad(q, params)
+        bc_norms.append(g_bc.norm().item())
+        q_norms.append(g_q.norm().item())
+        cosines.append(torch.nn.functional.cosine_similarity(g_bc, g_q, dim=0).item())
+    bc_norm, q_norm, eta = float(np.mean(bc_norms)), float(np.mean(q_norms)), float(agent.eta)
+    return {"η": eta, "‖∇L_BC‖": bc_norm, "‖∇L_Q‖": q_norm, "‖∇L_Q‖ / ‖∇L_BC‖": q_norm / bc_norm,
+            "Q share at η": eta * q_norm / (bc_norm + eta * q_norm), "cosine": float(np.mean(cosines))}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoints", nargs="+", metavar="[LABEL=]CHECKPOINT")
+    p.add_argument("--batches", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dataset-dir", default=None, help="where the datasets are (default: the suites' own folders)")
+    args = p.parse_args()
+    cols = ["η", "‖∇L_BC‖", "‖∇L_Q‖", "‖∇L_Q‖ / ‖∇L_BC‖", "Q share at η", "cosine"]
+    print("| checkpoint | " + " | ".join(cols) + " |\n|" + "---|" * (len(cols) + 1))
+    for spec in args.checkpoints:
+        label, _, path = spec.rpartition("=")
+        torch.manual_seed(args.seed)
+        agent = zoo.load(path)
+        data = datasets.load(agent.config["dataset"]["id"], args.dataset_dir)
+        rows = args.batches * args.batch_size
+        idx = np.random.default_rng(args.seed).choice(len(data), min(rows, len(data)), replace=False)
+        row = balance(agent, data.observations[idx], data.actions[idx], args.batches, args.batch_size)
+        print(f"| {label or path} | " + " | ".join(f"{row[c]:.4g}" for c in cols) + " |")
+
+
+if __name__ == "__main__":
+    main()
