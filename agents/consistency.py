@@ -400,12 +400,10 @@ class ConsistencyAC(ConsistencyBC):
         return loss, {"critic_loss": loss.detach(), "q_mean": q.mean().detach(), "target_q_mean": target_q.mean()}
 
     def q_loss(self, obs: torch.Tensor) -> torch.Tensor:
-        """``-Q_i(s, a^π) / sg(mean |Q_j(s, a^π)|)``, backpropagated through the N sampling steps of ``a^π``; the
-        critic's weights are constants here."""
+        """``-Q_i(s, a^π) / sg(mean |Q_j(s, a^π)|)`` through the N sampling steps of ``a^π`` (critic weights held constant)."""
         pi = self.policy
         with self.autocast():
-            new_actions = pi.sample(obs, gaussian(obs.shape[0], pi.act_dim, device=obs.device))
-            qs = pi.critic(obs, new_actions, detach_params=True).float()
+            qs = pi.critic(obs, pi.sample(obs, gaussian(len(obs), pi.act_dim, obs.device)), detach_params=True).float()
         return swapped_normalized_q_loss(qs)
 
     def actor_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
