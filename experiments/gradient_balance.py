@@ -6,11 +6,14 @@
 MoMa QL, Diffusion-QL and Consistency-AC all train the actor on ``L_BC + η · L_Q``, with ``L_Q`` the Q term normalised
 by ``sg(mean |Q|)`` (Diffusion-QL's normalisation), so the same η means the same balance only if their BC terms pull
 equally hard. For each checkpoint, over ``--batches`` dataset batches (a fixed draw, ``--seed``), the table gives the
-norms of ``∇θ L_BC`` and ``∇θ L_Q`` over the actor's weights (mean over batches), their ratio, the Q term's share of
-the pull at the checkpoint's own η (``η ‖∇L_Q‖ / (‖∇L_BC‖ + η ‖∇L_Q‖)``) and the cosine between the two gradients
-(negative: the Q term pulls against the data). ``L_BC`` is each method's own BC term (MoMa QL's MMD², Diffusion-QL's
-ε-prediction loss, Consistency-AC's scaled consistency loss); ``L_Q`` goes through the method's training sampler
-(MoMa QL: its default step count).
+norms of ``∇θ L_BC`` and ``∇θ L_Q`` over the actor's weights (mean over batches), their ratio, the Q term's share of the
+pull at the checkpoint's own η (``η ‖∇L_Q‖ / (‖∇L_BC‖ + η ‖∇L_Q‖)``) and the cosine between the two gradients (negative:
+the Q term pulls against the data), and the critic's slope ``mean_i ‖∇_a Q(s_i, a_i)‖ / mean |Q|`` (the critics' mean,
+normalised as ``L_Q`` is) at the policy's own stochastic actions and at the batch's dataset actions: ``‖∇θ L_Q‖`` is the
+first slope carried back through the sampler, so the columns tell a flat critic from an actor whose output barely moves
+with its weights, and a critic flat everywhere from one flat only where the policy acts. ``L_BC`` is each method's own
+BC term (MoMa QL's MMD², Diffusion-QL's ε-prediction loss, Consistency-AC's scaled consistency loss); ``L_Q`` goes
+through the method's training sampler (MoMa QL: its default step count).
 """
 
 from __future__ import annotations
@@ -49,10 +52,25 @@ def flat_grad(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([(g if g is not None else torch.zeros_like(p)).flatten().float() for g, p in zip(grads, params)])
 
 
+def critic_slope(agent, obs: torch.Tensor, actions: torch.Tensor | None = None) -> float:
+    """``mean_i ‖∇_a Q(s_i, a_i)‖ / mean |Q|`` (critic ensemble mean) at ``actions``, by default the policy's own
+    stochastic actions."""
+    pi = agent.policy
+    if actions is None:
+        # One sample per state, as L_Q draws it (Diffusion-QL and Consistency-AC act best-of-K; K = 1 is their sampler).
+        one_sample = {} if isinstance(agent, MoMaQL) else {"candidates": 1}
+        with torch.no_grad():
+            actions = pi.sample_actions(obs, **one_sample)
+    actions = actions.detach().float().requires_grad_(True)
+    q = pi.critic(obs, actions).float().mean(0)
+    (grad,) = torch.autograd.grad(q.sum(), actions)
+    return (grad.norm(dim=-1).mean() / q.abs().mean().clamp_min(1e-8)).item()
+
+
 def balance(agent, obs: np.ndarray, actions: np.ndarray, batches: int, batch_size: int) -> dict[str, float]:
     pi = agent.policy
     params = [p for p in pi.actor.parameters() if p.requires_grad]
-    bc_norms, q_norms, cosines = [], [], []
+    bc_norms, q_norms, cosines, slopes, data_slopes = [], [], [], [], []
     for i in range(batches):
         sl = slice(i * batch_size, (i + 1) * batch_size)
         # The batch as the replay buffer serves it in training: actions scaled into the box, observations normalised.
@@ -66,9 +84,15 @@ def balance(agent, obs: np.ndarray, actions: np.ndarray, batches: int, batch_siz
         bc_norms.append(g_bc.norm().item())
         q_norms.append(g_q.norm().item())
         cosines.append(torch.nn.functional.cosine_similarity(g_bc, g_q, dim=0).item())
+        data_slopes.append(critic_slope(agent, o, a))
+    # The slopes after the norms, so the norms' random draws are those of the table's first version.
+    for i in range(batches):
+        o = torch.as_tensor(obs[i * batch_size:(i + 1) * batch_size], dtype=torch.float32, device=agent.device)
+        slopes.append(critic_slope(agent, pi.normalize(o) if agent.normalize_observations else o))
     bc_norm, q_norm, eta = float(np.mean(bc_norms)), float(np.mean(q_norms)), float(agent.eta)
     return {"η": eta, "‖∇L_BC‖": bc_norm, "‖∇L_Q‖": q_norm, "‖∇L_Q‖ / ‖∇L_BC‖": q_norm / bc_norm,
-            "Q share at η": eta * q_norm / (bc_norm + eta * q_norm), "cosine": float(np.mean(cosines))}
+            "Q share at η": eta * q_norm / (bc_norm + eta * q_norm), "cosine": float(np.mean(cosines)),
+            "‖∇a Q‖ / |Q| at a^π": float(np.mean(slopes)), "at data a": float(np.mean(data_slopes))}
 
 
 def main() -> None:
@@ -79,7 +103,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset-dir", default=None, help="where the datasets are (default: the suites' own folders)")
     args = p.parse_args()
-    cols = ["η", "‖∇L_BC‖", "‖∇L_Q‖", "‖∇L_Q‖ / ‖∇L_BC‖", "Q share at η", "cosine"]
+    cols = ["η", "‖∇L_BC‖", "‖∇L_Q‖", "‖∇L_Q‖ / ‖∇L_BC‖", "Q share at η", "cosine", "‖∇a Q‖ / |Q| at a^π", "at data a"]
     print("| checkpoint | " + " | ".join(cols) + " |\n|" + "---|" * (len(cols) + 1))
     for spec in args.checkpoints:
         label, _, path = spec.rpartition("=")

@@ -173,9 +173,9 @@ def test_gradient_balance_of_each_actor_critic(tmp_path, tiny_ogbench_dir):
     rows = {line.split(" | ")[0].strip("| "): line.strip("| ").split(" | ")[1:] for line in out.splitlines()
             if line.startswith("| ") and not line.startswith("| checkpoint")}
     assert set(rows) == {"momaql", "diffusionql", "consistencyac"}
-    for eta, bc, q, ratio, share, cosine in ([float(x) for x in row] for row in rows.values()):
+    for eta, bc, q, ratio, share, cosine, slope, data_slope in ([float(x) for x in row] for row in rows.values()):
         assert bc > 0 and q > 0 and abs(ratio - q / bc) < 1e-3 * ratio
-        assert abs(share - eta * q / (bc + eta * q)) < 1e-3 and -1.0 <= cosine <= 1.0
+        assert abs(share - eta * q / (bc + eta * q)) < 1e-3 and -1.0 <= cosine <= 1.0 and slope > 0 and data_slope > 0
     r = subprocess.run([sys.executable, str(ROOT / "experiments" / "gradient_balance.py"), specs[3], "--dataset-dir",
                         str(tiny_ogbench_dir)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode != 0 and "not an actor-critic" in r.stderr
