@@ -13,7 +13,8 @@ normalised as ``L_Q`` is) at the policy's own stochastic actions and at the batc
 first slope carried back through the sampler, so the columns tell a flat critic from an actor whose output barely moves
 with its weights, and a critic flat everywhere from one flat only where the policy acts. ``L_BC`` is each method's own
 BC term (MoMa QL's MMD², Diffusion-QL's ε-prediction loss, Consistency-AC's scaled consistency loss); ``L_Q`` goes
-through the method's training sampler (MoMa QL: its default step count).
+through the method's training sampler (MoMa QL: its default step count). Another actor-critic (FQL, whose actor loss
+is a distillation term plus an unnormalised Q term) gets the two slope columns only.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from agents import ConsistencyAC, DiffusionQL, MoMaQL
 from zoo import datasets
 
 
-def losses(agent, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(L_BC, L_Q)`` of one batch, each as the method computes it in training."""
+def losses(agent, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(L_BC, L_Q)`` of one batch, each as the method computes it in training; None for another actor-critic (FQL:
+    its actor's loss is not a BC term plus a normalised Q term), which gets the critic's slopes only."""
     if isinstance(agent, MoMaQL):
         with agent.autocast():
             bc, _ = agent.moment_matching_loss(obs, actions)
@@ -44,7 +46,7 @@ def losses(agent, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tenso
         with agent.autocast():
             bc, _ = agent.bc_loss(obs, actions, tau_lo, tau_hi)
         return bc, agent.q_loss(obs)
-    raise SystemExit(f"{type(agent).__name__}: not an actor-critic with a BC term and a normalised Q term")
+    return None
 
 
 def flat_grad(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
@@ -58,7 +60,7 @@ def critic_slope(agent, obs: torch.Tensor, actions: torch.Tensor | None = None) 
     pi = agent.policy
     if actions is None:
         # One sample per state, as L_Q draws it (Diffusion-QL and Consistency-AC act best-of-K; K = 1 is their sampler).
-        one_sample = {} if isinstance(agent, MoMaQL) else {"candidates": 1}
+        one_sample = {"candidates": 1} if isinstance(agent, (DiffusionQL, ConsistencyAC)) else {}
         with torch.no_grad():
             actions = pi.sample_actions(obs, **one_sample)
     actions = actions.detach().float().requires_grad_(True)
@@ -69,7 +71,8 @@ def critic_slope(agent, obs: torch.Tensor, actions: torch.Tensor | None = None) 
 
 def balance(agent, obs: np.ndarray, actions: np.ndarray, batches: int, batch_size: int) -> dict[str, float]:
     pi = agent.policy
-    params = [p for p in pi.actor.parameters() if p.requires_grad]
+    if getattr(pi, "critic", None) is None:
+        raise SystemExit(f"{type(agent).__name__}: not an actor-critic (no critic to measure)")
     bc_norms, q_norms, cosines, slopes, data_slopes = [], [], [], [], []
     for i in range(batches):
         sl = slice(i * batch_size, (i + 1) * batch_size)
@@ -79,20 +82,26 @@ def balance(agent, obs: np.ndarray, actions: np.ndarray, batches: int, batch_siz
             o = pi.normalize(o)
         a = np.clip(pi.scale_action(actions[sl]), -1 + 1e-5, 1 - 1e-5)
         a = torch.as_tensor(a, dtype=torch.float32, device=agent.device)
-        bc, q = losses(agent, o, a)
+        data_slopes.append(critic_slope(agent, o, a))
+        pair = losses(agent, o, a)
+        if pair is None:
+            continue
+        bc, q = pair
+        params = [p for p in pi.actor.parameters() if p.requires_grad]
         g_bc, g_q = flat_grad(bc, params), flat_grad(q, params)
         bc_norms.append(g_bc.norm().item())
         q_norms.append(g_q.norm().item())
         cosines.append(torch.nn.functional.cosine_similarity(g_bc, g_q, dim=0).item())
-        data_slopes.append(critic_slope(agent, o, a))
     # The slopes after the norms, so the norms' random draws are those of the table's first version.
     for i in range(batches):
         o = torch.as_tensor(obs[i * batch_size:(i + 1) * batch_size], dtype=torch.float32, device=agent.device)
         slopes.append(critic_slope(agent, pi.normalize(o) if agent.normalize_observations else o))
+    slope_cols = {"‖∇a Q‖ / |Q| at a^π": float(np.mean(slopes)), "at data a": float(np.mean(data_slopes))}
+    if not bc_norms:
+        return slope_cols
     bc_norm, q_norm, eta = float(np.mean(bc_norms)), float(np.mean(q_norms)), float(agent.eta)
-    return {"η": eta, "‖∇L_BC‖": bc_norm, "‖∇L_Q‖": q_norm, "‖∇L_Q‖ / ‖∇L_BC‖": q_norm / bc_norm,
-            "Q share at η": eta * q_norm / (bc_norm + eta * q_norm), "cosine": float(np.mean(cosines)),
-            "‖∇a Q‖ / |Q| at a^π": float(np.mean(slopes)), "at data a": float(np.mean(data_slopes))}
+    return slope_cols | {"η": eta, "‖∇L_BC‖": bc_norm, "‖∇L_Q‖": q_norm, "‖∇L_Q‖ / ‖∇L_BC‖": q_norm / bc_norm,
+            "Q share at η": eta * q_norm / (bc_norm + eta * q_norm), "cosine": float(np.mean(cosines))}
 
 
 def main() -> None:
@@ -113,7 +122,7 @@ def main() -> None:
         rows = args.batches * args.batch_size
         idx = np.random.default_rng(args.seed).choice(len(data), min(rows, len(data)), replace=False)
         row = balance(agent, data.observations[idx], data.actions[idx], args.batches, args.batch_size)
-        print(f"| {label or path} | " + " | ".join(f"{row[c]:.4g}" for c in cols) + " |")
+        print(f"| {label or path} | " + " | ".join(f"{row[c]:.4g}" if c in row else "-" for c in cols) + " |")
 
 
 if __name__ == "__main__":

@@ -162,20 +162,23 @@ def test_gradient_balance_of_each_actor_critic(tmp_path, tiny_ogbench_dir):
     from zoo.train import train
 
     specs = []
-    for method in ("momaql", "diffusionql", "consistencyac", "diffusionbc"):
+    for method in ("momaql", "diffusionql", "consistencyac", "fql", "diffusionbc"):
         train(method, "ogbench/cube-single-task1", steps=5, seed=0, out=tmp_path / method, checkpoint_every=5,
               log_interval=5, eval_episodes=0, dataset_dir=tiny_ogbench_dir, progress_bar=False,
               overrides={"actor_hidden_dims": [16], "batch_size": 8}
               | ({} if method == "diffusionbc" else {"value_hidden_dims": [16]}))
         specs.append(f"{method}={tmp_path / method / 'model'}")
-    out = _run("gradient_balance.py", *specs[:3], "--batches", "2", "--batch-size", "16", "--dataset-dir",
+    out = _run("gradient_balance.py", *specs[:4], "--batches", "2", "--batch-size", "16", "--dataset-dir",
                str(tiny_ogbench_dir))
     rows = {line.split(" | ")[0].strip("| "): line.strip("| ").split(" | ")[1:] for line in out.splitlines()
             if line.startswith("| ") and not line.startswith("| checkpoint")}
-    assert set(rows) == {"momaql", "diffusionql", "consistencyac"}
+    assert set(rows) == {"momaql", "diffusionql", "consistencyac", "fql"}
+    # FQL's actor loss is no BC + normalised-Q pair: only the critic's slopes.
+    fql = rows.pop("fql")
+    assert fql[:6] == ["-"] * 6 and all(float(x) > 0 for x in fql[6:])
     for eta, bc, q, ratio, share, cosine, slope, data_slope in ([float(x) for x in row] for row in rows.values()):
         assert bc > 0 and q > 0 and abs(ratio - q / bc) < 1e-3 * ratio
         assert abs(share - eta * q / (bc + eta * q)) < 1e-3 and -1.0 <= cosine <= 1.0 and slope > 0 and data_slope > 0
-    r = subprocess.run([sys.executable, str(ROOT / "experiments" / "gradient_balance.py"), specs[3], "--dataset-dir",
+    r = subprocess.run([sys.executable, str(ROOT / "experiments" / "gradient_balance.py"), specs[4], "--dataset-dir",
                         str(tiny_ogbench_dir)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode != 0 and "not an actor-critic" in r.stderr
