@@ -380,7 +380,9 @@ class MoMaQL(GenerativeAgent):
                 "the raw times resolve only 2⁻⁸ near t = 1, below many of the mapping's gaps t − r there: the zoo's "
                 "runs train in fp32. The critic matters more than this implies: on cube-single at η 0.1 it stayed ~9x "
                 "flatter in the action than Diffusion-QL's Mish critic (and than FQL's, of this architecture), so the "
-                "normalised Q term was 1% of the actor's pull at 30k steps (experiments/RESULTS-baseline-eta.md)"},
+                "normalised Q term was 1% of the actor's pull at 30k steps; with Diffusion-QL's networks (Mish, no "
+                "LayerNorm) the critic was 2x steeper and the policy still at BC level, 4% against 2% "
+                "(experiments/RESULTS-baseline-eta.md)"},
         {"name": "optimiser (`max_grad_norm`)", "value": "one Adam, lr 3e-4, batch 256, no gradient clipping",
          "why": "the zoo's shared default (FQL); the actor and critic parameter sets are disjoint. `max_grad_norm` "
                 "clips the actor's and the critics' gradients apart (their scales differ), as Diffusion-QL clips each"},
