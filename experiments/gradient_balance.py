@@ -73,7 +73,7 @@ def balance(agent, obs: np.ndarray, actions: np.ndarray, batches: int, batch_siz
     pi = agent.policy
     if getattr(pi, "critic", None) is None:
         raise SystemExit(f"{type(agent).__name__}: not an actor-critic (no critic to measure)")
-    bc_norms, q_norms, cosines, slopes, data_slopes = [], [], [], [], []
+    bc_norms, q_norms, cosines, data_slopes, observations = [], [], [], [], []
     for i in range(batches):
         sl = slice(i * batch_size, (i + 1) * batch_size)
         # The batch as the replay buffer serves it in training: actions scaled into the box, observations normalised.
@@ -82,6 +82,7 @@ def balance(agent, obs: np.ndarray, actions: np.ndarray, batches: int, batch_siz
             o = pi.normalize(o)
         a = np.clip(pi.scale_action(actions[sl]), -1 + 1e-5, 1 - 1e-5)
         a = torch.as_tensor(a, dtype=torch.float32, device=agent.device)
+        observations.append(o)
         data_slopes.append(critic_slope(agent, o, a))
         pair = losses(agent, o, a)
         if pair is None:
@@ -93,9 +94,7 @@ def balance(agent, obs: np.ndarray, actions: np.ndarray, batches: int, batch_siz
         q_norms.append(g_q.norm().item())
         cosines.append(torch.nn.functional.cosine_similarity(g_bc, g_q, dim=0).item())
     # The slopes after the norms, so the norms' random draws are those of the table's first version.
-    for i in range(batches):
-        o = torch.as_tensor(obs[i * batch_size:(i + 1) * batch_size], dtype=torch.float32, device=agent.device)
-        slopes.append(critic_slope(agent, pi.normalize(o) if agent.normalize_observations else o))
+    slopes = [critic_slope(agent, o) for o in observations]
     slope_cols = {"‖∇a Q‖ / |Q| at a^π": float(np.mean(slopes)), "at data a": float(np.mean(data_slopes))}
     if not bc_norms:
         return slope_cols
