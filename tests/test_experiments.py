@@ -182,3 +182,13 @@ def test_gradient_balance_of_each_actor_critic(tmp_path, tiny_ogbench_dir):
     r = subprocess.run([sys.executable, str(ROOT / "experiments" / "gradient_balance.py"), specs[4], "--dataset-dir",
                         str(tiny_ogbench_dir)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode != 0 and "not an actor-critic" in r.stderr
+
+
+def test_q_pull_toy_moves_each_policy_along_the_fixed_critic():
+    out = _run("q_pull_toy.py", "--methods", "moma-rbf", "dql", "--etas", "0", "1", "--steps", "200",
+               "--checkpoints", "200")
+    a0 = {(row[1].strip(), row[2].strip()): float(row[3].split("/")[0]) for row in
+          (line.split("|") for line in out.splitlines() if line.startswith("| moma") or line.startswith("| dql"))}
+    for method in ("moma-rbf", "dql"):
+        assert abs(a0[method, "0"]) < 0.15  # no pull: the data's mean, 0
+        assert a0[method, "1"] > 0.3  # the linear critic rewards a₀: the Q term moves it up
