@@ -43,6 +43,12 @@ The three that shape the loss most:
   sampler for ``r_gap_k`` ≤ 8 (11-19% of samples left between the modes) but not at 10 (94%), where the
   stop-gradient target still did (18%).
 
+Under a constant Q pull the loss has no equilibrium: on a toy with a fixed linear critic the sampler's actions drift
+toward the action box at a rate that grows with ``η`` whatever the kernel, short-jump network or grounded fraction,
+where Diffusion-QL's and Consistency-AC's per-sample BC terms hold an offset that grows with ``η``
+(experiments/q_pull_toy.py, experiments/RESULTS-q-pull.md). That is why a fixed ``η`` either leaves the policy at the
+BC setting's level or, given enough steps, takes it off the data (experiments/RESULTS-moma-eta.md).
+
 The MMD² is always computed in fp32 with autocast disabled (the networks may run in bf16): the kernel is an exponential
 of squared distances, whose bf16 rounding (8 bits of mantissa) would swamp the differences the U-statistic subtracts.
 """
@@ -372,7 +378,10 @@ class MoMaQL(GenerativeAgent):
                 "third of that pull. On hopper medium-v0 (near-expert data) every η > 0 scored below the BC setting "
                 "at 30k (η 0 / 0.1 / 0.3 / 1: 64 and 55 over two seeds / 39 / 40 / 9; FQL 17): 0.1 ties 0.3. Scene "
                 "and cube-double take the cube value untested, puzzle the same (FQL's α ratio to cube), walker2d and "
-                "halfcheetah the constructor default"},
+                "halfcheetah the constructor default. No η is safe for long: under a constant Q pull (a fixed linear "
+                "critic) this loss has no equilibrium, the actions drift toward the box at a rate that grows with η, "
+                "with every kernel, short-jump network and grounded fraction tried, where Diffusion-QL and "
+                "Consistency-AC settle at an offset that grows with η (experiments/RESULTS-q-pull.md)"},
         {"name": "TD target (`q_agg`)", "value": "min of the twin target critics",
          "why": "the paper's critic equation (TD3/BRAC double Q)"},
         {"name": "networks", "value": "4×512 GELU MLPs (zoo budget 4×256), LayerNorm on critics only, raw time inputs",
