@@ -82,10 +82,10 @@ def toy_dataset(n: int = 20_000, seed: int = 0) -> Dataset:
     return Dataset.from_arrays(obs, act, np.zeros(n), obs, np.zeros(n), action_space=spaces.Box(-1, 1, (ACT_DIM,)))
 
 
-def make_agent(method: str, eta: float, data: Dataset, seed: int) -> MoMaQL | DiffusionQL | ConsistencyAC:
+def make_agent(method: str, eta: float, data: Dataset, seed: int, hidden: list[int]) -> MoMaQL | DiffusionQL | ConsistencyAC:
     cls, overrides = METHODS[method]
     agent = cls(env=None, observation_space=data.observation_space, action_space=data.action_space, eta=eta,
-                actor_hidden_dims=[128, 128], value_hidden_dims=[16], batch_size=256, seed=seed, **overrides)
+                actor_hidden_dims=hidden, value_hidden_dims=[16], batch_size=256, seed=seed, **overrides)
     agent.load_offline_data(data)
     agent.policy.critic, agent.policy.target_critic = LinearQ(), LinearQ()
 
@@ -116,6 +116,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--checkpoints", type=int, nargs="+", default=[500, 1000, 2000, 4000])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hidden", type=int, nargs="+", default=[128, 128], help="actor hidden widths (zoo budget: 256 x4)")
     p.add_argument("--write", action="store_true", help="append the table to experiments/RESULTS-q-pull.md")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -125,7 +126,7 @@ def main() -> None:
     for method in args.methods:
         for eta in args.etas:
             t0 = time.time()
-            agent = make_agent(method, eta, data, args.seed)
+            agent = make_agent(method, eta, data, args.seed, args.hidden)
             cells, done = [], 0
             for mark in marks:
                 agent.learn_offline(None, mark - done, log_interval=0, reset_num_timesteps=False)
@@ -135,7 +136,8 @@ def main() -> None:
             rows.append(f"| {method} | {eta:g} | " + " | ".join(cells) + f" | {time.time() - t0:.0f} |")
             print(rows[-1], flush=True)
     table = "\n".join([
-        f"`python experiments/q_pull_toy.py {' '.join(sys.argv[1:])}` · seed {args.seed} · cells: mean a₀ / a₀ on the box",
+        f"`python experiments/q_pull_toy.py {' '.join(sys.argv[1:])}` · seed {args.seed} · actor {args.hidden} · "
+        "cells: mean a₀ / a₀ on the box",
         "",
         "| method | η | " + " | ".join(f"{m} steps" for m in marks) + " | s |",
         "|---|---|" + "---|" * len(marks) + "---|",
