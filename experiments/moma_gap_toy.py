@@ -21,11 +21,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from gymnasium import spaces
+from results_log import append_section
 
 from agents import Dataset, MoMaQL
 
@@ -90,9 +90,7 @@ def main() -> None:
     ])
     print(table)
     if args.write:
-        out = Path(__file__).with_name("RESULTS-moma-gap.md")
-        with out.open("a") as f:
-            f.write(f"\n## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n{table}\n")
+        append_section("RESULTS-moma-gap.md", table)
 
 
 if __name__ == "__main__":

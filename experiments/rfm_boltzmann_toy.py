@@ -23,11 +23,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from gymnasium import spaces
+from results_log import append_section
 
 from agents import RFM
 from agents.rfm import log_sech2
@@ -133,10 +133,7 @@ def main() -> None:
     table = "\n".join(lines)
     print("\n" + table)
     if args.write:
-        out = Path(__file__).with_name("RESULTS-rfm-toy.md")
-        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        with open(out, "a") as f:
-            f.write(f"\n## {stamp}\n\n{table}\n")
+        append_section("RESULTS-rfm-toy.md", table)
 
 
 if __name__ == "__main__":

@@ -192,3 +192,17 @@ def test_q_pull_toy_moves_each_policy_along_the_fixed_critic():
     for method in ("moma-rbf", "dql"):
         assert abs(a0[method, "0"]) < 0.15  # no pull: the data's mean, 0
         assert a0[method, "1"] > 0.3  # the linear critic rewards a₀: the Q term moves it up
+
+
+def test_results_log_appends_time_stamped_sections(tmp_path):
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        from results_log import append_section
+    finally:
+        sys.path.remove(str(ROOT / "experiments"))
+    (tmp_path / "RESULTS-x.md").write_text("# x\n")
+    append_section("RESULTS-x.md", "| a |\n|---|\n| 1 |", tmp_path)
+    out = append_section("RESULTS-x.md", "| a |\n|---|\n| 2 |", tmp_path)
+    text = out.read_text()
+    assert text.startswith("# x\n") and text.count("\n## ") == 2 and text.endswith("| 2 |\n")
+    assert text.index("| 1 |") < text.index("| 2 |")
