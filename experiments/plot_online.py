@@ -3,7 +3,7 @@
 (``eval.csv`` from ``experiments/sac_baseline.py``).
 
     python experiments/plot_online.py --task gymnasium/Hopper-v5 \\
-        --runs RFM=/work/runs/rfm-hopper-seed* SAC=/work/runs/sac-hopper-seed* --out results/online-hopper.png \\
+        --runs RFM=/work/runs/rfm-hopper-seed* SAC=experiments/online/sac-hopper-seed* --out results/online-hopper.png \\
         --note "SAC: mean action; RFM: best of M=32 flow samples by min-Q"
     python experiments/plot_online.py --task ogbench/cube-single-task1 --x-label "gradient steps" \\
         --runs "MoMa QL=/work/runs/momaql-cube-single-task1-seed[0-9]" --out results/offline-cube-single.png

@@ -1,6 +1,6 @@
 """Stable-Baselines3 SAC on an online task, scored by the zoo's harness: the baseline of RFM's comparison (#10).
 
-    python experiments/sac_baseline.py gymnasium/Hopper-v5 --steps 100000 --seed 0 --out /work/runs/sac-hopper-seed0
+    python experiments/sac_baseline.py gymnasium/Hopper-v5 --steps 100000 --seed 0 --out experiments/online/sac-hopper-seed0
 
 SB3's default SAC (2x256 MLPs, lr 3e-4, batch 256, buffer 1M, auto entropy) with ``learning_starts=5000``, the
 warm-up RFM's runs use. Every ``--eval-every`` env steps the policy is scored with ``evaluation.evaluate`` on the
@@ -8,7 +8,8 @@ same fixed seeds as ``genzoo train --eval-every`` (10000, 10001, ...), written t
 (``time/total_timesteps, eval/score, eval/return``): the same columns as a genzoo run's ``training_log.csv``, so
 ``experiments/plot_online.py`` reads both. At the end the policy is scored with the task's own protocol (its episode
 count and seeds, as ``genzoo train`` scores a finished run) into ``<out>/results.json``, so final scores compare like
-with like. SAC checkpoints are SB3 pickles and are not published.
+with like. SAC checkpoints are SB3 pickles and are not published; the three small files of each finished run are
+committed under ``experiments/online/<run>/`` (the queue writes them there), so the comparison outlives the machine.
 
 Each method is scored with its own acting rule: SAC with its mean action (``deterministic=True``, how the SAC paper
 and SB3 evaluate it), RFM with best-of-M flow samples (its paper's acting rule; the task protocol's
