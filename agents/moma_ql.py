@@ -386,11 +386,14 @@ class MoMaQL(GenerativeAgent):
          "why": "the paper's critic equation (TD3/BRAC double Q)"},
         {"name": "networks", "value": "4×512 GELU MLPs (zoo budget 4×256), LayerNorm on critics only, raw time inputs",
          "why": "the same networks as the zoo's FQL and QAM, so the method comparison isolates the loss. Under bf16 "
-                "the raw times resolve only 2⁻⁸ near t = 1, below many of the mapping's gaps t − r there: the zoo's "
-                "runs train in fp32. The critic matters more than this implies: on cube-single at η 0.1 it stayed ~9x "
-                "flatter in the action than Diffusion-QL's Mish critic (and than FQL's, of this architecture), so the "
-                "normalised Q term was 1% of the actor's pull at 30k steps; with Diffusion-QL's networks (Mish, no "
-                "LayerNorm) the critic was 2x steeper and the policy still at BC level, 4% against 2% "
+                "the raw times resolve only 2⁻⁸ near t = 1, below many of the mapping's gaps t − r there, but the "
+                "jump's s/t ratio that carries those gaps is fp32: bf16 moves a trained policy's actions by 1% of its "
+                "sampling spread (experiments/RESULTS-precision.md), and the zoo's runs since 2026-12-07 train in bf16 "
+                "(a checkpoint's own precision is in its hyperparameters). The critic matters more than this implies: "
+                "on cube-single at η 0.1 it stayed ~9x flatter in the action than Diffusion-QL's Mish critic (and than "
+                "FQL's, of this architecture), so the normalised Q term was 1% of the actor's pull at 30k steps; with "
+                "Diffusion-QL's networks (Mish, no LayerNorm) the critic was 2x steeper and the policy still at BC "
+                "level, 4% against 2% "
                 "(experiments/RESULTS-baseline-eta.md)"},
         {"name": "optimiser (`max_grad_norm`)", "value": "one Adam, lr 3e-4, batch 256, no gradient clipping",
          "why": "the zoo's shared default (FQL); the actor and critic parameter sets are disjoint. `max_grad_norm` "

@@ -158,6 +158,34 @@ def test_policy_probe_reports_saturation_distance_and_q(tmp_path, tiny_ogbench_d
     assert "| tiny, 1 step | " in by_steps and "| tiny, 8 steps | " in by_steps
 
 
+def test_precision_check_compares_bf16_with_fp32_on_the_same_noise(tmp_path, tiny_ogbench_dir):
+    from zoo.train import train
+
+    train("momaql", "ogbench/cube-single-task1", steps=5, seed=0, out=tmp_path / "m", checkpoint_every=5,
+          log_interval=5, eval_episodes=0, dataset_dir=tiny_ogbench_dir, progress_bar=False,
+          overrides={"actor_hidden_dims": [16], "value_hidden_dims": [16], "batch_size": 8})
+    out = _run("precision_check.py", str(tmp_path / "m" / "model"), "--rows", "64", "--dataset-dir",
+               str(tiny_ogbench_dir), "--sampling-steps", "1", "4")
+    rows = [line.strip("| ").split(" | ") for line in out.splitlines() if line.startswith("| 1 |") or
+            line.startswith("| 4 |")]
+    assert len(rows) == 2
+    for _steps, spread, time_inputs, autocast, ratio in rows:
+        # two noises differ by far more than bf16 rounding of the same noise
+        assert 0 <= float(time_inputs) < float(spread) and 0 < float(autocast) < float(spread)
+        assert float(ratio) < 0.5
+
+
+def test_precision_check_refuses_a_policy_without_jumps(tmp_path, tiny_ogbench_dir):
+    from zoo.train import train
+
+    train("fql", "ogbench/cube-single-task1", steps=2, seed=0, out=tmp_path / "f", checkpoint_every=2,
+          log_interval=2, eval_episodes=0, dataset_dir=tiny_ogbench_dir, progress_bar=False,
+          overrides={"actor_hidden_dims": [16], "value_hidden_dims": [16], "batch_size": 8})
+    r = subprocess.run([sys.executable, str(ROOT / "experiments" / "precision_check.py"), str(tmp_path / "f" / "model"),
+                        "--dataset-dir", str(tiny_ogbench_dir)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode != 0 and "MoMa QL checkpoints" in r.stderr
+
+
 def test_gradient_balance_of_each_actor_critic(tmp_path, tiny_ogbench_dir):
     from zoo.train import train
 
