@@ -43,11 +43,14 @@ The three that shape the loss most:
   sampler for ``r_gap_k`` ≤ 8 (11-19% of samples left between the modes) but not at 10 (94%), where the
   stop-gradient target still did (18%).
 
-Under a constant Q pull the loss has no equilibrium: on a toy with a fixed linear critic the sampler's actions drift
-toward the action box at a rate that grows with ``η`` whatever the kernel, short-jump network or grounded fraction,
-where Diffusion-QL's and Consistency-AC's per-sample BC terms hold an offset that grows with ``η``
+Under a constant Q pull the zoo's default loss has no equilibrium: on a toy with a fixed linear critic the sampler's
+actions drift toward the action box at a rate that grows with ``η`` whatever the kernel, short-jump network or grounded
+fraction, where Diffusion-QL's and Consistency-AC's BC terms hold an offset that grows with ``η``
 (experiments/q_pull_toy.py, experiments/RESULTS-q-pull.md). That is why a fixed ``η`` either leaves the policy at the
-BC setting's level or, given enough steps, takes it off the data (experiments/RESULTS-moma-eta.md).
+BC setting's level or, given enough steps, takes it off the data (experiments/RESULTS-moma-eta.md). The cause is the
+``(s, t)`` law: the jumps the Q term moves (``T → 0`` for one step) have probability zero under it. With a share of
+the draws on those jumps, matched to the data (``sampler_jump_fraction``), the 1-step sampler holds an offset as near
+the data as Diffusion-QL's; a 4-step chain settles far out and the 1/2/4/8 mix still drifts, more slowly.
 
 The MMD² is always computed in fp32 with autocast disabled (the networks may run in bf16): the kernel is an exponential
 of squared distances, whose bf16 rounding (8 bits of mantissa) would swamp the differences the U-statistic subtracts.
@@ -152,7 +155,8 @@ def eta_inv(e: torch.Tensor) -> torch.Tensor:
 
 
 def sample_training_times(
-    n: int, t_max: float, r_gap_k: float, device: torch.device | str = "cpu", grounded_fraction: float = 0.0
+    n: int, t_max: float, r_gap_k: float, device: torch.device | str = "cpu", grounded_fraction: float = 0.0,
+    sampler_jump_fraction: float = 0.0, sampler_steps: Sequence[int] = (1,),
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Draw ``(s, r, t)``, each ``(n, 1)``, with ``0 <= s <= r < t <= t_max``.
 
@@ -163,6 +167,12 @@ def sample_training_times(
     A ``grounded_fraction`` of the draws, at every ``t``, take ``r = s`` whatever the mapping says: near ``t_max``
     the mapping's gaps are tiny (``t - r ≈ 1e-4`` at ``t_max`` for ``k = 6``), so without them the jumps a sampler
     starts with are tied only to the lagging EMA network's own output, never to the data.
+
+    A ``sampler_jump_fraction`` of the draws instead take ``(t, s)`` from the jumps of the few-step samplers with
+    ``sampler_steps`` steps (a step count uniformly, then one of its jumps uniformly: the weights the Q term gives
+    them) and ``r = s``, so that the jumps the Q term moves are the ones matched to the data's interpolant. From the
+    continuous ``(s, t)`` law alone, a sampler's own jumps (``t_max → 0`` for one step) have probability zero and are
+    held to the data only through the network's smoothness (experiments/RESULTS-q-pull.md).
     """
     t = t_max * torch.rand(n, 1, device=device)
     s = t * torch.rand(n, 1, device=device)
@@ -170,7 +180,25 @@ def sample_training_times(
     r = torch.maximum(s, eta_inv((eta(t) - decrement).clamp_min(0.0)))
     if grounded_fraction > 0:
         r = torch.where(torch.rand(n, 1, device=device) < grounded_fraction, s, r)
+    if sampler_jump_fraction > 0:
+        jumps, weights = sampler_jumps(sampler_steps, t_max, device)
+        pick = torch.searchsorted(weights.cumsum(0), torch.rand(n, device=device) * weights.sum(), right=True)
+        jump = jumps[pick.clamp_max(len(weights) - 1)]  # (n, 2): (t, s)
+        on_jump = torch.rand(n, 1, device=device) < sampler_jump_fraction
+        t, s = torch.where(on_jump, jump[:, :1], t), torch.where(on_jump, jump[:, 1:], s)
+        r = torch.where(on_jump, s, r)
     return s, r, t
+
+
+def sampler_jumps(steps: Sequence[int], t_max: float, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Every jump ``(t_i, t_{i+1})`` of the samplers with ``steps`` steps, ``(J, 2)``, and its weight ``(J,)``: each
+    step count ``1 / len(steps)``, shared equally by its jumps (a pair two counts share appears once per count)."""
+    jumps, weights = [], []
+    for k in steps:
+        grid = sampling_times(k, t_max, device)
+        jumps.append(torch.stack([grid[:-1], grid[1:]], dim=1))
+        weights.append(torch.full((k,), 1.0 / (k * len(steps)), device=device))
+    return torch.cat(jumps), torch.cat(weights)
 
 
 def sampling_times(steps: int, t_max: float, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -272,6 +300,8 @@ class MoMaQL(GenerativeAgent):
         r_gap_k: ``k`` of the ``r(s, t)`` mapping (constant decrement ``η_{t_max} / 2^k`` of ``η_t``). *choice*: 6.
         grounded_fraction: share of the draws, at every ``t``, with ``r = s`` (the long jump matched to the
             interpolant itself). *choice*: 0 (the mapping alone).
+        sampler_jump_fraction: share of the draws placed on the jumps of the samplers the Q term trains
+            (``q_sampling_steps``), with ``r = s`` (:func:`sample_training_times`). *choice*: 0.
         sigma_data: std ``σ_d`` of the interpolant's noise and of the sampler's start. *choice*: 0.5.
         t_max: largest time ``T`` (the sampler's start; ``η_T`` is finite). *choice*: 0.994.
         short_jump_net: network ``θ⁻`` of the short jump: ``"ema"`` (the EMA actor ``θ^T``) or ``"online"``
@@ -288,7 +318,7 @@ class MoMaQL(GenerativeAgent):
     policy: MoMaQLPolicy
     unofficial: ClassVar[bool] = True
     # Checkpoints written before the key existed trained the Q term through `sampling_steps` alone.
-    checkpoint_defaults: ClassVar[dict[str, Any]] = {"q_sampling_steps": None}
+    checkpoint_defaults: ClassVar[dict[str, Any]] = {"q_sampling_steps": None, "sampler_jump_fraction": 0.0}
     paper: ClassVar[dict[str, str]] = {
         "short": "Liang, Liu & Zhang, ICML 2026",
         "title": "Moment Matching Q-Learning",
@@ -331,6 +361,14 @@ class MoMaQL(GenerativeAgent):
                 "either way, experiments/RESULTS-moma-eta.md); at η = 0.3 over 200k steps on cube-single it postponed "
                 "the collapse from ~87k to ~156k steps but not past it (0% at 170k). Grounding all of them (= k = 0) "
                 "drops the paper's inductive s < r < t hops. Kept as an option, off"},
+        {"name": "draws on the Q term's jumps (`sampler_jump_fraction`)", "value": "0 (zoo default; a checkpoint's "
+         "own value is in its hyperparameters)",
+         "why": "that share of the (s, r, t) draws takes (t, s) from the jumps of the samplers the Q term trains, with "
+                "r = s. Under the continuous (s, t) law those jumps have probability zero, and on a toy with a fixed "
+                "linear critic the Q term then drifts every sampler to the action box; with half the draws on the "
+                "1-step sampler's jump (T → 0) its actions hold an offset as near the data as Diffusion-QL's, a 4-step "
+                "chain settles far out (a₀ +0.55 at η 0.3) and the 1/2/4/8 mix still drifts "
+                "(experiments/RESULTS-q-pull.md, 2026-12-07). Off until a cube-single sweep decides the setting"},
         {"name": "particles per state M (`num_particles`)", "value": "4 noise draws around the state's dataset action",
          "why": "one action per state in offline data, and particles of different states cannot share an action-only "
                 "kernel; M = 4 gives 12 ordered pairs per U-statistic at 4x the actor rows of the MMD term"},
@@ -378,10 +416,11 @@ class MoMaQL(GenerativeAgent):
                 "third of that pull. On hopper medium-v0 (near-expert data) every η > 0 scored below the BC setting "
                 "at 30k (η 0 / 0.1 / 0.3 / 1: 64 and 55 over two seeds / 39 / 40 / 9; FQL 17): 0.1 ties 0.3. Scene "
                 "and cube-double take the cube value untested, puzzle the same (FQL's α ratio to cube), walker2d and "
-                "halfcheetah the constructor default. No η is safe for long: under a constant Q pull (a fixed linear "
-                "critic) this loss has no equilibrium, the actions drift toward the box at a rate that grows with η, "
+                "halfcheetah the constructor default. No η is safe for long with the default (s, t) law: under a "
+                "constant Q pull (a fixed linear critic) the actions drift toward the box at a rate that grows with η, "
                 "with every kernel, short-jump network and grounded fraction tried, where Diffusion-QL and "
-                "Consistency-AC settle at an offset that grows with η (experiments/RESULTS-q-pull.md)"},
+                "Consistency-AC settle at an offset that grows with η; draws on the Q term's own jump give the "
+                "1-step sampler such an offset (`sampler_jump_fraction`, experiments/RESULTS-q-pull.md)"},
         {"name": "TD target (`q_agg`)", "value": "min of the twin target critics",
          "why": "the paper's critic equation (TD3/BRAC double Q)"},
         {"name": "networks", "value": "4×512 GELU MLPs (zoo budget 4×256), LayerNorm on critics only, raw time inputs",
@@ -422,6 +461,7 @@ class MoMaQL(GenerativeAgent):
         min_bandwidth: float = 0.1,
         r_gap_k: float = 6.0,
         grounded_fraction: float = 0.0,
+        sampler_jump_fraction: float = 0.0,
         sigma_data: float = 0.5,
         t_max: float = 0.994,
         short_jump_net: str = "ema",
@@ -443,6 +483,8 @@ class MoMaQL(GenerativeAgent):
             raise ValueError(f"eta must be >= 0 (0 is the BC setting), got {eta}")
         if not 0.0 <= grounded_fraction <= 1.0:
             raise ValueError(f"grounded_fraction must lie in [0, 1], got {grounded_fraction}")
+        if not 0.0 <= sampler_jump_fraction <= 1.0:
+            raise ValueError(f"sampler_jump_fraction must lie in [0, 1], got {sampler_jump_fraction}")
         if num_particles < 2:
             raise ValueError(f"the unbiased MMD² needs num_particles >= 2, got {num_particles}")
         if not 0.0 < t_max < 1.0:
@@ -473,6 +515,7 @@ class MoMaQL(GenerativeAgent):
         self.min_bandwidth = min_bandwidth
         self.r_gap_k = r_gap_k
         self.grounded_fraction = grounded_fraction
+        self.sampler_jump_fraction = sampler_jump_fraction
         self.sigma_data = sigma_data
         self.t_max = t_max
         self.short_jump_net = short_jump_net
@@ -522,7 +565,8 @@ class MoMaQL(GenerativeAgent):
         """``L_D = E_{s<r<t} MMD²(p^{θ⁻}_{s|r}, p^θ_{s|t})`` over ``M`` particles per state, averaged over the batch."""
         pi, m = self.policy, self.num_particles
         b, d = actions.shape
-        s, r, t = sample_training_times(b, self.t_max, self.r_gap_k, actions.device, self.grounded_fraction)
+        s, r, t = sample_training_times(b, self.t_max, self.r_gap_k, actions.device, self.grounded_fraction,
+                                        self.sampler_jump_fraction, self.q_sampling_steps or [self.sampling_steps])
         # M particles per state: the state's times and dataset action, independent noises.
         obs_p, a_p, s_p, r_p, t_p = (x.repeat_interleave(m, dim=0) for x in (obs, actions, s, r, t))
         eps = torch.randn_like(a_p)

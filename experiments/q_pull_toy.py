@@ -26,7 +26,9 @@ grows with η; one without shows a₀ growing with the steps toward 1.
 Methods (``--methods``): ``dql`` (Diffusion-QL), ``cac`` (Consistency-AC) and MoMa QL with the zoo's defaults
 (``moma-rbf``) or one choice changed: ``-grounded`` / ``-data`` (half / all of the (s, r, t) draws with r = s, so the long
 jump is matched to the data's interpolant), ``-online`` (stop-gradient short jump), ``moma-energy`` (energy kernel),
-``-bw1`` (fixed RBF bandwidth 1), ``-1step`` (the Q term through the 1-step sampler only, which is then measured).
+``-bw1`` (fixed RBF bandwidth 1), ``-1step`` (the Q term through the 1-step sampler only, which is then measured),
+``-4step`` (through the 4-step sampler only), ``-jumps`` (half the draws on the jumps the Q term trains, grounded:
+``sampler_jump_fraction=0.5``; ``-jumps-all`` every draw).
 Results: experiments/RESULTS-q-pull.md.
 """
 
@@ -57,6 +59,13 @@ METHODS = {  # name -> (class, constructor overrides)
     "moma-rbf-1step": (MoMaQL, {"sampling_steps": 1, "q_sampling_steps": [1]}),
     "moma-rbf-1step-data": (MoMaQL, {"sampling_steps": 1, "q_sampling_steps": [1], "grounded_fraction": 1.0}),
     "moma-energy": (MoMaQL, {"kernel": "energy"}),
+    # half the draws on the jumps the Q term trains, grounded (r = s): the 1/2/4/8-step samplers, the 4-step one alone
+    # (and measured), the 1-step one alone (and measured)
+    "moma-rbf-4step": (MoMaQL, {"q_sampling_steps": None}),
+    "moma-rbf-jumps": (MoMaQL, {"sampler_jump_fraction": 0.5}),
+    "moma-rbf-4step-jumps": (MoMaQL, {"q_sampling_steps": None, "sampler_jump_fraction": 0.5}),
+    "moma-rbf-1step-jumps": (MoMaQL, {"sampling_steps": 1, "q_sampling_steps": [1], "sampler_jump_fraction": 0.5}),
+    "moma-rbf-1step-jumps-all": (MoMaQL, {"sampling_steps": 1, "q_sampling_steps": [1], "sampler_jump_fraction": 1.0}),
     "dql": (DiffusionQL, {}),
     "cac": (ConsistencyAC, {}),
 }

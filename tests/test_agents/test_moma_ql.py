@@ -143,6 +143,30 @@ def test_grounded_draws_take_r_equal_s_at_every_time():
     assert (r[late] == s[late]).float().mean().item() == pytest.approx(alone + 0.5 * (1 - alone), abs=0.03)
 
 
+def test_sampler_jump_draws_sit_on_the_trained_samplers_jumps_grounded():
+    torch.manual_seed(0)
+    n, t_max = 40_000, 0.994
+    s, r, t = moma.sample_training_times(n, t_max, 6.0, sampler_jump_fraction=0.5, sampler_steps=[1, 4])
+    assert ((0 <= s) & (s <= r) & (r < t) & (t <= t_max + 1e-6)).all()
+    jumps, weights = moma.sampler_jumps([1, 4], t_max)
+    assert weights.sum().item() == pytest.approx(1.0) and len(jumps) == 5
+    on = ((t - jumps[:, 0]).abs() < 1e-6) & ((s - jumps[:, 1]).abs() < 1e-6)  # (n, 5): which jump a draw is
+    drawn = on.any(1)
+    assert drawn.float().mean().item() == pytest.approx(0.5, abs=0.02)  # continuous draws land on a jump w.p. 0
+    assert (r[drawn] == s[drawn]).all()  # grounded
+    share = on[drawn].float().mean(0)  # the 1-step jump gets half, each of the 4-step jumps an eighth
+    assert share.tolist() == pytest.approx([0.5, 0.125, 0.125, 0.125, 0.125], abs=0.02)
+
+
+def test_sampler_jump_fraction_is_validated_trains_and_old_checkpoints_load_without_it(toy_dataset, make_moma):
+    with pytest.raises(ValueError, match="sampler_jump_fraction"):
+        make_moma(toy_dataset, sampler_jump_fraction=1.5)
+    assert moma.MoMaQL.checkpoint_defaults["sampler_jump_fraction"] == 0.0
+    agent = make_moma(toy_dataset, eta=0.3, sampler_jump_fraction=0.5)
+    agent.learn_offline(toy_dataset, 3, log_interval=0)
+    assert agent.num_timesteps == 3
+
+
 @pytest.mark.parametrize("steps", [1, 2, 4, 8])
 def test_few_step_sampler_times_are_monotone(toy_dataset, make_moma, steps, monkeypatch):
     times = moma.sampling_times(steps, 0.994)
