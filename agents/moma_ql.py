@@ -50,7 +50,11 @@ fraction, where Diffusion-QL's and Consistency-AC's BC terms hold an offset that
 BC setting's level or, given enough steps, takes it off the data (experiments/RESULTS-moma-eta.md). The cause is the
 ``(s, t)`` law: the jumps the Q term moves (``T → 0`` for one step) have probability zero under it. With a share of
 the draws on those jumps, matched to the data (``sampler_jump_fraction``), the 1-step sampler holds an offset as near
-the data as Diffusion-QL's; a 4-step chain settles far out and the 1/2/4/8 mix still drifts, more slowly.
+the data as Diffusion-QL's; a 4-step chain settles far out and the 1/2/4/8 mix still drifts, more slowly. The zoo's
+tasks therefore train MoMa QL with half the draws on the 1-step jump and the Q term, TD targets and acting through
+one step (zoo/hyperparams/momaql.yaml; the 30k-step sweeps in experiments/RESULTS-moma-eta.md stayed on the data up to
+η = 1 on cube-single and hopper, where the default law left it from η 0.7 or lost half the score); the constructor
+keeps the paper-shaped defaults (4 sampling steps, the Q term through 1-8 steps, no jump draws).
 
 The MMD² is always computed in fp32 with autocast disabled (the networks may run in bf16): the kernel is an exponential
 of squared distances, whose bf16 rounding (8 bits of mantissa) would swamp the differences the U-statistic subtracts.
@@ -368,7 +372,10 @@ class MoMaQL(GenerativeAgent):
                 "linear critic the Q term then drifts every sampler to the action box; with half the draws on the "
                 "1-step sampler's jump (T → 0) its actions hold an offset as near the data as Diffusion-QL's, a 4-step "
                 "chain settles far out (a₀ +0.55 at η 0.3) and the 1/2/4/8 mix still drifts "
-                "(experiments/RESULTS-q-pull.md, 2026-12-07). Off until a cube-single sweep decides the setting"},
+                "(experiments/RESULTS-q-pull.md, 2026-12-07). On the zoo's tasks 0.5, with the Q term and acting through 1 step: "
+                "the 30k-step sweeps stayed on the data up to η 1 (cube-single 16%, hopper medium-v0 67.7, against the "
+                "default law's 2% at η 0.1 and 8.6 at η 1; experiments/RESULTS-moma-eta.md, 2026-12-07). The "
+                "constructor default stays 0 (the continuous law alone, as written)"},
         {"name": "particles per state M (`num_particles`)", "value": "4 noise draws around the state's dataset action",
          "why": "one action per state in offline data, and particles of different states cannot share an action-only "
                 "kernel; M = 4 gives 12 ordered pairs per U-statistic at 4x the actor rows of the MMD term"},
@@ -393,12 +400,14 @@ class MoMaQL(GenerativeAgent):
                 "stop-gradient copy) is more tolerant of small gaps (large k) and is kept as the alternative"},
         {"name": "EMA rates (`tau`, `actor_tau`)", "value": "0.005 for the critics and the actor",
          "why": "the paper writes one EMA coefficient α for θ^T and φ^T; 0.005 is TD3's and FQL's"},
-        {"name": "sampling steps (`sampling_steps`)", "value": "4, uniform grid T → 0 (predict's default, TD targets)",
+        {"name": "sampling steps (`sampling_steps`)", "value": "constructor 4, uniform grid T → 0 (predict's default, "
+         "TD targets); zoo tasks 1",
          "why": "the paper samples offline with 'multi-step DDIM' and says 1 step suffices online; 4 is the middle of "
-                "the 1-8 range evaluated"},
+                "the 1-8 range evaluated. The zoo's tasks act and bootstrap with the one step the Q term trains "
+                "(`sampler_jump_fraction` row); predict(sampling_steps=k) still samples any k"},
         {"name": "steps the Q term trains (`q_sampling_steps`)", "value": "1, 2, 4 or 8, drawn uniformly per batch "
          "(the default since 2026-11-27; a checkpoint's own value is in its hyperparameters: null = sampling_steps "
-         "only, as every checkpoint trained before)",
+         "only, as every checkpoint trained before); zoo tasks since 2026-12-07: 1 only",
          "why": "the moment-matching term trains every (s, t), but the Q gradient reaches only the jumps of the sampler "
                 "it flows through: trained through 4 steps alone, an η = 1 model's 4-step sampler put 90% of the action "
                 "components on the box and its 1-step sampler 4% (the data's 7%), so 1 step was the BC policy. One "
@@ -408,12 +417,16 @@ class MoMaQL(GenerativeAgent):
          "why": "normalising by mean abs(Q) (Diffusion-QL, TD3+BC) lets one η serve tasks with different reward scales; the "
                 "mean of the twin critics as in FQL; η = 1 is Diffusion-QL's locomotion value"},
         {"name": "η per task family",
-         "value": "0.1 (cube, scene, puzzle, MuJoCo hopper), 1 (other MuJoCo): zoo/hyperparams/momaql.yaml",
-         "why": "set by 30k-step sweeps on seed 0 and one 200k-step run (experiments/RESULTS-moma-eta.md), as FQL set "
-                "its per-task α: on cube-single η 0.3 / 0.5 / 0.7 / 1 scored 10 / 6 / 0 / 0% at 30k (from 0.7 on, the "
+         "value": "1 with the 1-step jump-draw setting (cube, scene, puzzle, MuJoCo hopper; 0.1 under the default law "
+                  "before 2026-12-07), 1 (other MuJoCo, default law, untested): zoo/hyperparams/momaql.yaml",
+         "why": "set by 30k-step sweeps on seed 0 (experiments/RESULTS-moma-eta.md), as FQL set its per-task α. With "
+                "the 1-step jump-draw setting (2026-12-07): cube-single η 0.3 / 1 / 3 → 8 / 16 / 0% (η 3 off the "
+                "data), hopper medium-v0 → 69.6 / 67.7 / 64.1 (all on the data; 0.3 and 1 tie, ties to the larger). "
+                "Under the default law before: on cube-single η 0.3 / 0.5 / 0.7 / 1 scored 10 / 6 / 0 / 0% at 30k "
+                "(from 0.7 on, the "
                 "actions run to the box); at 200k η 0.3 climbed to 50% by 70k and then collapsed the same way at "
-                "~100k (mean Q -98 to -14, 91% of the action components on the box), so the cube family takes a "
-                "third of that pull. On hopper medium-v0 (near-expert data) every η > 0 scored below the BC setting "
+                "~100k (mean Q -98 to -14, 91% of the action components on the box), so the cube family took a "
+                "third of that pull (0.1). On hopper medium-v0 (near-expert data) every η > 0 scored below the BC setting "
                 "at 30k (η 0 / 0.1 / 0.3 / 1: 64 and 55 over two seeds / 39 / 40 / 9; FQL 17): 0.1 ties 0.3. Scene "
                 "and cube-double take the cube value untested, puzzle the same (FQL's α ratio to cube), walker2d and "
                 "halfcheetah the constructor default. No η is safe for long with the default (s, t) law: under a "
