@@ -106,6 +106,11 @@ AGENTS = {
     # No official MoMa QL code exists: its rows have no naive reference (the FQL rows are the natural comparison).
     "MoMaQL": (partial(make_generative, "MoMaQL"), None),
     "MoMaQL-BC": (partial(make_generative, "MoMaQL", eta=0.0), None),  # the paper's BC setting (no critic)
+    # The zoo's task setting since 2026-12-07 (zoo/hyperparams/momaql.yaml): acting, TD targets and the Q term through
+    # one step, half the moment-matching draws on that step's jump (--steps changes the acting / TD-target steps only).
+    "MoMaQL-zoo": (partial(make_generative, "MoMaQL", eta=1.0, sampling_steps=1, q_sampling_steps=[1],
+                           sampler_jump_fraction=0.5), None),
+    "MoMaQL-zoo-BC": (partial(make_generative, "MoMaQL", eta=0.0, sampling_steps=1, sampler_jump_fraction=0.5), None),
     # QAM / TRQAM / RFM: official JAX code only (QAM, TRQAM) or none (RFM); no naive PyTorch port.
     "QAM": (partial(make_qam, "QAM"), None),
     "TRQAM": (partial(make_qam, "TRQAM"), None),
@@ -119,6 +124,8 @@ STEPS_KNOB = {
     "ConsistencyAC": "sampling_steps",
     "MoMaQL": "sampling_steps",
     "MoMaQL-BC": "sampling_steps",
+    "MoMaQL-zoo": "sampling_steps",
+    "MoMaQL-zoo-BC": "sampling_steps",
     "QAM": "flow_steps",
     "TRQAM": "flow_steps",
     "RFM": "flow_steps",
