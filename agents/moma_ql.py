@@ -53,7 +53,8 @@ the draws on those jumps, matched to the data (``sampler_jump_fraction``), the 1
 the data as Diffusion-QL's; a 4-step chain settles far out and the 1/2/4/8 mix still drifts, more slowly. The zoo's
 tasks therefore train MoMa QL with half the draws on the 1-step jump and the Q term, TD targets and acting through
 one step (zoo/hyperparams/momaql.yaml; the 30k-step sweeps in experiments/RESULTS-moma-eta.md stayed on the data up to
-η = 1 on cube-single and hopper, where the default law left it from η 0.7 or lost half the score); the constructor
+η = 1 on cube-single and hopper, where the default law left it from η 0.7 or lost half the score; over 200k steps η 1
+still collapsed at ~125k through the critic's extrapolation, so the tasks take η = 0.3); the constructor
 keeps the paper-shaped defaults (4 sampling steps, the Q term through 1-8 steps, no jump draws).
 
 The MMD² is always computed in fp32 with autocast disabled (the networks may run in bf16): the kernel is an exponential
@@ -374,8 +375,10 @@ class MoMaQL(GenerativeAgent):
                 "chain settles far out (a₀ +0.55 at η 0.3) and the 1/2/4/8 mix still drifts "
                 "(experiments/RESULTS-q-pull.md, 2026-12-07). On the zoo's tasks 0.5, with the Q term and acting through 1 step: "
                 "the 30k-step sweeps stayed on the data up to η 1 (cube-single 16%, hopper medium-v0 67.7, against the "
-                "default law's 2% at η 0.1 and 8.6 at η 1; experiments/RESULTS-moma-eta.md, 2026-12-07). The "
-                "constructor default stays 0 (the continuous law alone, as written)"},
+                "default law's 2% at η 0.1 and 8.6 at η 1; experiments/RESULTS-moma-eta.md, 2026-12-07). It removes "
+                "the constant-pull drift, not a learned critic's extrapolation: at η 1 the cube-single run held 40% "
+                "from 60k to 120k steps and collapsed at ~125k, hence η 0.3 there. The constructor default stays 0 "
+                "(the continuous law alone, as written)"},
         {"name": "particles per state M (`num_particles`)", "value": "4 noise draws around the state's dataset action",
          "why": "one action per state in offline data, and particles of different states cannot share an action-only "
                 "kernel; M = 4 gives 12 ordered pairs per U-statistic at 4x the actor rows of the MMD term"},
@@ -417,11 +420,13 @@ class MoMaQL(GenerativeAgent):
          "why": "normalising by mean abs(Q) (Diffusion-QL, TD3+BC) lets one η serve tasks with different reward scales; the "
                 "mean of the twin critics as in FQL; η = 1 is Diffusion-QL's locomotion value"},
         {"name": "η per task family",
-         "value": "1 with the 1-step jump-draw setting (cube, scene, puzzle, MuJoCo hopper; 0.1 under the default law "
-                  "before 2026-12-07), 1 (other MuJoCo, default law, untested): zoo/hyperparams/momaql.yaml",
+         "value": "0.3 with the 1-step jump-draw setting (cube, scene, puzzle, MuJoCo hopper; 0.1 under the default "
+                  "law before 2026-12-07), 1 (other MuJoCo, default law, untested): zoo/hyperparams/momaql.yaml",
          "why": "set by 30k-step sweeps on seed 0 (experiments/RESULTS-moma-eta.md), as FQL set its per-task α. With "
                 "the 1-step jump-draw setting (2026-12-07): cube-single η 0.3 / 1 / 3 → 8 / 16 / 0% (η 3 off the "
-                "data), hopper medium-v0 → 69.6 / 67.7 / 64.1 (all on the data; 0.3 and 1 tie, ties to the larger). "
+                "data), hopper medium-v0 → 69.6 / 67.7 / 64.1 (all on the data). η 1 then held 40% on cube-single from "
+                "60k to 120k steps and collapsed at ~125k (the critic inflated on the data's actions too, -103 to "
+                "-25), so ties between 30k arms go to the smaller η: 0.3. "
                 "Under the default law before: on cube-single η 0.3 / 0.5 / 0.7 / 1 scored 10 / 6 / 0 / 0% at 30k "
                 "(from 0.7 on, the "
                 "actions run to the box); at 200k η 0.3 climbed to 50% by 70k and then collapsed the same way at "

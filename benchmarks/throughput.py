@@ -108,7 +108,8 @@ AGENTS = {
     "MoMaQL-BC": (partial(make_generative, "MoMaQL", eta=0.0), None),  # the paper's BC setting (no critic)
     # The zoo's task setting since 2026-12-07 (zoo/hyperparams/momaql.yaml): acting, TD targets and the Q term through
     # one step, half the moment-matching draws on that step's jump (--steps changes the acting / TD-target steps only).
-    "MoMaQL-zoo": (partial(make_generative, "MoMaQL", eta=1.0, sampling_steps=1, q_sampling_steps=[1],
+    # (η sets no cost: the 2026-12-07 03:53 UTC entry was taken at η 1.)
+    "MoMaQL-zoo": (partial(make_generative, "MoMaQL", eta=0.3, sampling_steps=1, q_sampling_steps=[1],
                            sampler_jump_fraction=0.5), None),
     "MoMaQL-zoo-BC": (partial(make_generative, "MoMaQL", eta=0.0, sampling_steps=1, sampler_jump_fraction=0.5), None),
     # QAM / TRQAM / RFM: official JAX code only (QAM, TRQAM) or none (RFM); no naive PyTorch port.
