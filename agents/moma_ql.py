@@ -54,7 +54,8 @@ the data as Diffusion-QL's; a 4-step chain settles far out and the 1/2/4/8 mix s
 tasks therefore train MoMa QL with half the draws on the 1-step jump and the Q term, TD targets and acting through
 one step (zoo/hyperparams/momaql.yaml; the 30k-step sweeps in experiments/RESULTS-moma-eta.md stayed on the data up to
 η = 1 on cube-single and hopper, where the default law left it from η 0.7 or lost half the score; over 200k steps η 1
-still collapsed at ~125k through the critic's extrapolation, so the tasks take η = 0.3); the constructor
+still collapsed at ~125k through the critic's extrapolation; η 0.3 and 0.5 stayed on the data at the BC setting's
+level, and the cube family takes η 0.5, hopper η 0.3); the constructor
 keeps the paper-shaped defaults (4 sampling steps, the Q term through 1-8 steps, no jump draws).
 
 The MMD² is always computed in fp32 with autocast disabled (the networks may run in bf16): the kernel is an exponential
@@ -378,7 +379,7 @@ class MoMaQL(GenerativeAgent):
                 "67.7, against the "
                 "default law's 2% at η 0.1 and 8.6 at η 1; experiments/RESULTS-moma-eta.md, 2026-12-07). It removes "
                 "the constant-pull drift, not a learned critic's extrapolation: at η 1 the cube-single run held 40% "
-                "from 60k to 120k steps and collapsed at ~125k, hence η 0.3 there. The constructor default stays 0 "
+                "from 60k to 120k steps and collapsed at ~125k, hence η 0.5 there (hopper 0.3). The constructor default stays 0 "
                 "(the continuous law alone, as written)"},
         {"name": "particles per state M (`num_particles`)", "value": "4 noise draws around the state's dataset action",
          "why": "one action per state in offline data, and particles of different states cannot share an action-only "
@@ -421,14 +422,16 @@ class MoMaQL(GenerativeAgent):
          "why": "normalising by mean abs(Q) (Diffusion-QL, TD3+BC) lets one η serve tasks with different reward scales; the "
                 "mean of the twin critics as in FQL; η = 1 is Diffusion-QL's locomotion value"},
         {"name": "η per task family",
-         "value": "0.3 with the 1-step jump-draw setting (cube, scene, puzzle, MuJoCo hopper; 0.1 under the default "
-                  "law before 2026-12-07), 1 (other MuJoCo, default law, untested): zoo/hyperparams/momaql.yaml",
+         "value": "0.5 with the 1-step jump-draw setting (cube, scene, puzzle), 0.3 (MuJoCo hopper; 0.1 under the "
+                  "default law before 2026-12-07), 1 (other MuJoCo, default law, untested): zoo/hyperparams/momaql.yaml",
          "why": "set by 30k-step sweeps on seed 0 (experiments/RESULTS-moma-eta.md), as FQL set its per-task α. With "
                 "the 1-step jump-draw setting (2026-12-07): cube-single η 0.3 / 1 / 3 → 8 / 16 / 0% (η 3 off the "
                 "data), hopper medium-v0 → 69.6 / 67.7 / 64.1 (all on the data). η 1 then held 40% on cube-single from "
                 "60k to 120k steps and collapsed at ~125k (the critic inflated on the data's actions too, -103 to "
-                "-25), so ties between 30k arms go to the smaller η: 0.3 (4% at 200k, on the data: BC level; η 0.5 "
-                "is queued). Under the default law before: on cube-single η 0.3 / 0.5 / 0.7 / 1 scored 10 / 6 / 0 / "
+                "-25), so ties between 30k arms go to the smaller η (hopper: 0.3), and on cube-single two more arms ran "
+                "200k: η 0.3 4% [0, 10] and η 0.5 6% [0, 14], both on the data at the BC setting's level (10% [2, 18]); "
+                "the better final score, η 0.5, is the cube family's. Under the default law before: on cube-single "
+                "η 0.3 / 0.5 / 0.7 / 1 scored 10 / 6 / 0 / "
                 "0% at 30k (from 0.7 on, the actions run to the box); at 200k η 0.3 climbed to 50% by 70k and then "
                 "collapsed the same way at "
                 "~100k (mean Q -98 to -14, 91% of the action components on the box), so the cube family took a "
