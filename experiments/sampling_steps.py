@@ -1,9 +1,12 @@
-"""A checkpoint's score and action latency against its number of sampling steps (MoMa QL's 1/2/4/8-step table).
+"""Checkpoints' score and action latency against their number of sampling steps (MoMa QL's 1/2/4/8-step table).
 
     python experiments/sampling_steps.py genzoo/momaql-ogbench-cube-single-task1-seed0 --steps 1 2 4 8
+    python experiments/sampling_steps.py zoo/checkpoints/genzoo/momaql-ogbench-cube-single-task1-seed[0-9] --steps 1 2 4 8
 
-Each row re-scores the checkpoint with ``predict(..., sampling_steps=k)`` under its task's protocol (same episode
-seeds as its card) through ``evaluation.evaluate``; per-episode records go to ``--out`` as JSON when given.
+Each row re-scores the checkpoints with ``predict(..., sampling_steps=k)`` under their task's protocol (same episode
+seeds as their cards) through ``evaluation.evaluate``. Several checkpoints (the seeds of one setting, one task) give the
+mean over seeds with a 95% stratified bootstrap CI over episodes within seeds (as ``results_table.py``) and each
+seed's score; per-episode records go to ``--out`` as JSON when given.
 """
 
 from __future__ import annotations
@@ -12,31 +15,44 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+from results_table import stratified_ci
+
 import zoo
 from evaluation import evaluate
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", help="a model folder or a repo id")
+    p.add_argument("checkpoints", nargs="+", help="model folders or repo ids: the seeds of one setting on one task")
     p.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 8])
     p.add_argument("--episodes", type=int, default=None, help="default: the task's protocol")
     p.add_argument("--out", default=None)
     args = p.parse_args()
-    agent = zoo.load(args.checkpoint)
-    task = agent.config["task"]
-    default = agent.sampler_settings().get("sampling_steps")
+    agents = [zoo.load(c) for c in args.checkpoints]
+    tasks = {a.config["task"] for a in agents}
+    if len(tasks) != 1:
+        p.error(f"the checkpoints must share one task, got {sorted(tasks)}")
+    task = tasks.pop()
+    default = agents[0].sampler_settings().get("sampling_steps")
     rows, records = [], {}
     for k in args.steps:
-        result = evaluate(agent, task, n_episodes=args.episodes, sampling_steps=k)
-        agg = result["aggregate"]
-        records[k] = result
+        results = [evaluate(agent, task, n_episodes=args.episodes, sampling_steps=k) for agent in agents]
+        records[k] = results
+        metric = results[0]["metric"]
+        scale = 100.0 if metric == "success" else 1.0
+        per_seed = [np.array([e[metric] for e in r["episodes"]], float) * scale for r in results]
+        mean, lo, hi = stratified_ci(per_seed)
+        latency = np.mean([r["latency_ms_per_action"] for r in results])
         mark = " (trained default)" if k == default else ""
-        rows.append(f"| {k}{mark} | {agg['mean']:.1f} | [{agg['ci_low']:.1f}, {agg['ci_high']:.1f}] | "
-                    f"{result['protocol']['episodes']} | {result['latency_ms_per_action']:.3f} |")
-    print(f"### {agent.config['algo']} on `{task}`: score against sampling steps ({args.checkpoint})\n")
-    print(f"| sampling steps | {records[args.steps[0]]['metric_label']} | 95% CI | episodes | latency (ms, batch 1) |")
-    print("|---|---|---|---|---|")
+        seeds = ", ".join(f"{x.mean():.0f}" for x in per_seed)
+        rows.append(f"| {k}{mark} | {mean:.1f} | [{lo:.1f}, {hi:.1f}] | {seeds} | "
+                    f"{results[0]['protocol']['episodes']} | {latency:.3f} |")
+    label = args.checkpoints[0] if len(agents) == 1 else f"{len(agents)} seeds: {', '.join(args.checkpoints)}"
+    print(f"### {agents[0].config['algo']} on `{task}`: score against sampling steps ({label})\n")
+    print(f"| sampling steps | {records[args.steps[0]][0]['metric_label']} | 95% CI | per seed | episodes per seed "
+          "| latency (ms, batch 1) |")
+    print("|---|---|---|---|---|---|")
     print("\n".join(rows))
     if args.out:
         Path(args.out).write_text(json.dumps({str(k): r for k, r in records.items()}, indent=2) + "\n")

@@ -134,6 +134,12 @@ def test_sampling_steps_table_of_a_checkpoint(tmp_path, tiny_ogbench_dir):
                "--out", str(tmp_path / "s.json"))
     assert "| 1 (trained default) |" in out and "| 4 |" in out  # the cube family's zoo setting acts with 1 step
     assert set(json.loads((tmp_path / "s.json").read_text())) == {"1", "4"}
+    # two seeds of one setting: one row per step count, mean over the seeds and each seed's score
+    out = _run("sampling_steps.py", str(tmp_path / "m" / "model"), str(tmp_path / "m" / "model"), "--steps", "1",
+               "--episodes", "2")
+    row = next(line for line in out.splitlines() if line.startswith("| 1 (trained default) |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert "2 seeds" in out and len(cells[3].split(", ")) == 2 and cells[4] == "2"
 
 
 def test_rfm_boltzmann_toy_prints_its_table():
@@ -234,3 +240,15 @@ def test_results_log_appends_time_stamped_sections(tmp_path):
     text = out.read_text()
     assert text.startswith("# x\n") and text.count("\n## ") == 2 and text.endswith("| 2 |\n")
     assert text.index("| 1 |") < text.index("| 2 |")
+
+
+def test_ablation_moma_tables_cover_both_tasks_and_every_method():
+    r = subprocess.run(["bash", str(ROOT / "experiments" / "ablation_moma.sh")], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    tables = r.stdout.split("### ")[1:]
+    assert [t.splitlines()[0] for t in tables] == ["`ogbench/cube-single-task1`", "`minari/mujoco/hopper/medium-v0`"]
+    for table in tables:
+        labels = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")][1:]
+        assert labels == ["MoMa QL", "MoMa QL η 0 (BC setting)", "FQL", "Diffusion-QL", "Consistency-AC"]
+    # the published BC setting's seed 0 is found (a label with '=' in it once broke the row's glob)
+    assert "| MoMa QL η 0 (BC setting) | 0 |" not in tables[0]
