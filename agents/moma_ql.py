@@ -74,6 +74,7 @@ from gymnasium import spaces
 from agents.core.base import GenerativeAgent, GenerativePolicy
 from agents.core.critics import CriticEnsemble, aggregate
 from agents.core.networks import MLP
+from agents.core.samplers import candidate_actions
 
 # ---------------------------------------------------------------------------------------------------- MMD² and kernel
 
@@ -274,13 +275,19 @@ class MoMaQLPolicy(GenerativePolicy):
         return x.clamp(-1.0, 1.0)
 
     def sample_actions(self, obs: torch.Tensor, deterministic: bool = False, sampling_steps: int | None = None,
-                       **sampler: Any) -> torch.Tensor:
-        """Actions from ``sampling_steps`` jumps (default: the checkpoint's ``sampling_steps``) of the online network."""
+                       candidates: int | None = None, **sampler: Any) -> torch.Tensor:
+        """Actions from ``sampling_steps`` jumps (default: the checkpoint's ``sampling_steps``) of the online network.
+
+        The paper acts with one sample. ``candidates=K`` draws ``K`` per observation and keeps one with probability
+        ``softmax(min(Q_1, Q_2))``, Diffusion-QL's and Consistency-AC's selection: not MoMa QL's, but it separates what
+        the critic knows from what the Q term taught the sampler (experiments/sampling_steps.py ``--candidates``).
+        """
         if sampler:
-            raise TypeError(f"MoMa QL's sampler takes only sampling_steps=, got {sorted(sampler)}")
+            raise TypeError(f"MoMa QL's sampler takes only sampling_steps= and candidates=, got {sorted(sampler)}")
         steps = self.sampling_steps if sampling_steps is None else sampling_steps
-        noise = self.noise((obs.shape[0], self.chunk_dim), obs.device, deterministic)
-        return self.sample(obs, noise, steps)
+        k = 1 if deterministic or candidates is None else int(candidates)
+        return candidate_actions(self, obs, k, lambda o, noise: self.sample(o, noise(), steps), deterministic,
+                                 self.chunk_dim)
 
 
 # ---------------------------------------------------------------------------------------------------- agent

@@ -140,6 +140,8 @@ def test_sampling_steps_table_of_a_checkpoint(tmp_path, tiny_ogbench_dir):
     row = next(line for line in out.splitlines() if line.startswith("| 1 (trained default) |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert "2 seeds" in out and len(cells[3].split(", ")) == 2 and cells[4] == "2"
+    out = _run("sampling_steps.py", str(tmp_path / "m" / "model"), "--steps", "1", "--episodes", "1", "--candidates", "4")
+    assert "4 candidates, one kept by softmax(min Q)" in out and "| 1 (trained default) |" in out
 
 
 def test_rfm_boltzmann_toy_prints_its_table():

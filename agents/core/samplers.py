@@ -172,17 +172,18 @@ def softmax_select(candidates: torch.Tensor, scores: torch.Tensor, uniform: torc
 
 def candidate_actions(
     policy: Any, obs: torch.Tensor, k: int, draw: Callable[[torch.Tensor, Callable[[], torch.Tensor]], torch.Tensor],
-    deterministic: bool = False,
+    deterministic: bool = False, dim: int | None = None,
 ) -> torch.Tensor:
     """The action selection of the Diffusion-QL and Consistency-AC code (``sample_action``): ``k`` samples per
     observation from ``draw(obs_k, noise)``, one kept with probability ``softmax(min(Q_1, Q_2))`` of ``policy.critic``.
 
     Rows ``i*k .. i*k+k-1`` belong to observation ``i``; noise and the selection's uniform draw come from
     ``policy.noise``, so per-row generators keep an observation's action independent of the rest of the batch.
+    ``dim`` is the width of an action sample (default ``policy.act_dim``; an action chunk's is ``H * act_dim``).
     """
     if k < 1:
         raise ValueError(f"candidates must be >= 1, got {k}")
-    n, dim = obs.shape[0], policy.act_dim
+    n, dim = obs.shape[0], policy.act_dim if dim is None else dim
     obs_k = obs.repeat_interleave(k, dim=0)
     actions = draw(obs_k, lambda: policy.noise((n, k, dim), obs.device, deterministic).reshape(n * k, dim))
     if k == 1:
