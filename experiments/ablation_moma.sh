@@ -6,6 +6,11 @@
 # (experiments/sampling_steps.py: re-scores every seed four times, ~5 min per seed on one core).
 #   bash experiments/ablation_moma.sh [--sampling-steps] > experiments/RESULTS-ablation-moma.md
 # A row whose checkpoints are not published yet shows 0 seeds.
+# --sampling-steps re-scores in the environments, which need both tasks' datasets on the machine (eval env and
+# reference scores): `genzoo data build cube-single-play-v0` and `genzoo data build mujoco/hopper/medium-v0`.
+# A re-score on another CPU than the card's can differ by a few episodes: on the same CPU it reproduces the card
+# (2026-12-07, AMD EPYC: 6, 12, 12 at 1 step), on an Intel Xeon it gave 14, 12, 12 (the floating-point results of
+# the networks or the simulator differ by CPU; which one was not measured).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -32,7 +37,7 @@ for task in "ogbench-cube-single-task1:ogbench/cube-single-task1" "minari-mujoco
         seeds=("$ckpt"/momaql-"$slug"-seed[0-9])
         shopt -u nullglob
         if (( ${#seeds[@]} )); then
-            python experiments/sampling_steps.py "${seeds[@]}" --steps 1 2 4 8 2> /dev/null
+            python experiments/sampling_steps.py "${seeds[@]}" --steps 1 2 4 8
             echo
         fi
     fi
