@@ -188,7 +188,7 @@ class _SignalStop(Exception):
     """Unwinds an online ``learn()`` after :class:`_StopOnSignal` checkpointed it."""
 
 
-def _device_name(device: torch.device) -> str:
+def device_name(device: torch.device) -> str:
     """What a segment ran on: ``cuda:<GPU name>`` or ``cpu:<processor>``, the CPU's bf16 instructions appended when it
     has any (``cpu:Intel(R) Xeon(R) Processor (avx512_bf16, amx_bf16)``): two CPUs of one model name can differ there,
     and a segment's speed with them (bf16 ran ~1.5x slower than fp32 without AMX and 1.4-1.7x faster with it)."""
@@ -548,7 +548,7 @@ def train(
         outputs.append(HumanOutputFormat(sys.stdout))
     agent.set_logger(Logger(str(run.out / "logs"), outputs))
 
-    segment = {"start": start, "end": start, "wall_s": 0.0, "device": _device_name(agent.device)}
+    segment = {"start": start, "end": start, "wall_s": 0.0, "device": device_name(agent.device)}
     if dataset is not None and dataset.info.get("sha256"):
         # A run may resume on another machine's rebuild of the dataset (a GPU lease): each segment names its data.
         segment["dataset_sha256"] = dataset.info["sha256"]

@@ -3,11 +3,13 @@
 import json
 
 import pytest
+import torch
 
 import hub
 import zoo
 from evaluation import evaluate, get
 from zoo.catalog import MODEL_CARDS
+from zoo.train import device_name
 
 BUNDLED = hub.bundled_ids()
 
@@ -42,8 +44,18 @@ def test_bundled_checkpoint_re_scores_its_first_episodes(repo):
     # An episode is chaotic in the last bits of the actions, and those differ across CPUs: a bf16 checkpoint acts
     # through the CPU's own bf16 kernels (AMX tiles on one Xeon, AVX-512 on another, rounding apart by an ulp), and a
     # contact-rich episode turns an ulp into a step (the FQL cube-single card's first episode: 59 steps where it was
-    # recorded, 58 on the AMX machine of 2026-11-28). Seeds and successes must match; lengths within 10% (>= 3 steps).
-    assert len(ours["episodes"]) == len(card["episodes"][:3])
+    # recorded, 58 on the AMX machine of 2026-11-28) or, rarely, into another outcome (MoMa QL cube-single seed 0,
+    # recorded on an AMD EPYC: episode 2 a success on the AMX Xeon of 2026-12-07). Seeds must match; on the CPU the
+    # card was recorded on (or for an fp32 checkpoint) every success must, elsewhere all but one; lengths of the
+    # episodes whose outcome matches within 10% (>= 3 steps).
+    training = card["checkpoint"]["training"]
+    recorded_on = (training.get("devices") or [None])[-1]
+    strict = training.get("precision") != "bf16" or recorded_on == device_name(torch.device("cpu"))
+    assert [a["seed"] for a in ours["episodes"]] == [b["seed"] for b in card["episodes"][:3]]
+    outcomes_apart = 0
     for a, b in zip(ours["episodes"], card["episodes"][:3]):
-        assert (a["seed"], a["success"]) == (b["seed"], b["success"])
+        if a["success"] != b["success"]:
+            outcomes_apart += 1
+            continue
         assert abs(a["length"] - b["length"]) <= max(3, 0.1 * b["length"]), (a, b)
+    assert outcomes_apart <= (0 if strict else 1), (recorded_on, ours["episodes"], card["episodes"][:3])
