@@ -11,15 +11,20 @@ deterministic policies.
 from __future__ import annotations
 
 import functools
+import platform
 import time
 from collections import deque
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from typing import Protocol as TypingProtocol
 
 import numpy as np
 
 from evaluation import metrics
 from evaluation.tasks import Task, get
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Predictor(TypingProtocol):
@@ -147,6 +152,29 @@ def _rollouts(policy: Any, task: Task, envs: Any, seeds: list[int], deterministi
     return [records[s] for s in seeds], latencies
 
 
+def device_name(device: torch.device | str) -> str:
+    """What ran a training segment or an evaluation: ``cuda:<GPU name>`` or ``cpu:<processor>``, the CPU's bf16
+    instructions appended when it has any (``cpu:Intel(R) Xeon(R) Processor (avx512_bf16, amx_bf16)``): two CPUs of one
+    model name can differ there, in speed (bf16 ran ~1.5x slower than fp32 without AMX and 1.4-1.7x faster with it) and
+    in the last bits of a bf16 policy's actions, which a contact-rich episode can turn into another outcome."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    name, flags = platform.processor() or platform.machine(), []
+    try:
+        info = {}  # the first processor's fields (every core reports the same)
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+        name = info.get("model name", name)
+        flags = [f for f in ("avx512_bf16", "amx_bf16") if f in info.get("flags", "").split()]
+    except OSError:
+        pass
+    return f"cpu:{name}" + (f" ({', '.join(flags)})" if flags else "")
+
+
 def measure_latency(policy: Any, observation: np.ndarray, calls: int = 100, warmup: int = 10,
                     deterministic: bool = False, **sampler: Any) -> float:
     """Median seconds of one ``predict`` call on ``observation`` (single or batch), excluding warm-up calls.
@@ -236,6 +264,7 @@ def evaluate(
         "paper_scores": dict(task.paper_scores),
         "n_envs": n_envs,
         "device": used_device,
+        "device_name": device_name(used_device),  # the processor whose kernels played the episodes
         "wall_time_s": round(wall, 2),
         "versions": {p: version(p) for p in ("gymnasium", "numpy")} | {"torch": torch.__version__},
         "episodes": records,

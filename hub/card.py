@@ -113,6 +113,8 @@ def render_card(repo_id: str, config: dict[str, Any], results: dict[str, Any] | 
         "checkpoint_rule": {"final": "the final checkpoint of the run"}.get(proto.get("checkpoint", "final"),
                                                                            proto.get("checkpoint")),
         "latency_ms": (results or {}).get("latency_ms_per_action", float("nan")),
+        # cards evaluated before 2026-12-08 did not name the evaluating processor
+        "eval_device": (results or {}).get("device_name", "").split(":", 1)[-1],
         "command": training.get("command", "n/a"),
         "steps": training.get("steps"),
         # online runs (no dataset) and offline-to-online finetuning count env steps (one update each), not updates

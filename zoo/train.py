@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import json
-import platform
 import shutil
 import signal
 import sys
@@ -36,6 +35,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import CSVOutputFormat, HumanOutputFormat, Logger
 
 import hub
+from evaluation.rollouts import device_name
 
 HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 CHECKPOINT, MODEL = "checkpoint", "model"
@@ -186,25 +186,6 @@ class _StopOnSignal(BaseCallback):
 
 class _SignalStop(Exception):
     """Unwinds an online ``learn()`` after :class:`_StopOnSignal` checkpointed it."""
-
-
-def device_name(device: torch.device) -> str:
-    """What a segment ran on: ``cuda:<GPU name>`` or ``cpu:<processor>``, the CPU's bf16 instructions appended when it
-    has any (``cpu:Intel(R) Xeon(R) Processor (avx512_bf16, amx_bf16)``): two CPUs of one model name can differ there,
-    and a segment's speed with them (bf16 ran ~1.5x slower than fp32 without AMX and 1.4-1.7x faster with it)."""
-    if device.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(device)}"
-    name, flags = platform.processor() or platform.machine(), []
-    try:
-        info = {}  # the first processor's fields (every core reports the same)
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip(), value.strip())
-        name = info.get("model name", name)
-        flags = [f for f in ("avx512_bf16", "amx_bf16") if f in info.get("flags", "").split()]
-    except OSError:
-        pass
-    return f"cpu:{name}" + (f" ({', '.join(flags)})" if flags else "")
 
 
 def _crossed(num_timesteps: int, every: int, n_envs: int) -> bool:

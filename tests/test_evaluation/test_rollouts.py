@@ -39,3 +39,4 @@ def test_episode_records_do_not_depend_on_n_envs():
     two = evaluate(agent, "ogbench/cube-single-task1", seeds=[0, 1, 2, 3], n_envs=4)
     assert one["episodes"] == two["episodes"]
     assert one["n_envs"] == 1 and two["n_envs"] == 4 and one["device"] == "cpu"
+    assert one["device_name"].startswith("cpu:")  # the evaluating processor, for re-scoring bf16 cards
