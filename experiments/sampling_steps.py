@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ def main() -> None:
     task = tasks.pop()
     default = agents[0].sampler_settings().get("sampling_steps")
     rows, records = [], {}
+    load = os.getloadavg()[0]  # latency is read on a shared CPU: say how busy it was
     selection = {} if args.candidates is None else {"candidates": args.candidates}
     for k in args.steps:
         results = [evaluate(agent, task, n_episodes=args.episodes, sampling_steps=k, **selection) for agent in agents]
@@ -61,6 +63,9 @@ def main() -> None:
           "| latency (ms, batch 1) |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
+    where = records[args.steps[0]][0].get("device_name", "this machine").split(":", 1)[-1]
+    print(f"\nLatency measured while re-scoring, on {where}, load average {load:.2f} at start "
+          "(a training job on the other core slows it; the cards' latencies are their own machines').")
     if args.out:
         Path(args.out).write_text(json.dumps({str(k): r for k, r in records.items()}, indent=2) + "\n")
 

@@ -133,6 +133,7 @@ def test_sampling_steps_table_of_a_checkpoint(tmp_path, tiny_ogbench_dir):
     out = _run("sampling_steps.py", str(tmp_path / "m" / "model"), "--steps", "1", "4", "--episodes", "1",
                "--out", str(tmp_path / "s.json"))
     assert "| 1 (trained default) |" in out and "| 4 |" in out  # the cube family's zoo setting acts with 1 step
+    assert "Latency measured while re-scoring, on " in out and "load average" in out
     assert set(json.loads((tmp_path / "s.json").read_text())) == {"1", "4"}
     # two seeds of one setting: one row per step count, mean over the seeds and each seed's score
     out = _run("sampling_steps.py", str(tmp_path / "m" / "model"), str(tmp_path / "m" / "model"), "--steps", "1",
