@@ -23,19 +23,15 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as `python benchmarks/throughput.py` from a checkout
     sys.path.insert(0, str(REPO))
 
+from evaluation.rollouts import cpu_info  # noqa: E402  (after the path insert above)
+
 
 def machine_info() -> dict[str, str]:
-    cpu, flags = platform.processor() or "unknown", ""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        cpu = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name"))
-        flags = next(line for line in text.splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        pass
+    cpu, bf16_flags = cpu_info()
     return {
         "cpu": cpu,
         "cores": str(os.cpu_count()),
-        "bf16_isa": ", ".join(f for f in ("avx512_bf16", "amx_bf16") if f in flags.split()) or "none",
+        "bf16_isa": ", ".join(bf16_flags) or "none",
         "torch": torch.__version__,
         "python": platform.python_version(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",

@@ -152,6 +152,22 @@ def _rollouts(policy: Any, task: Task, envs: Any, seeds: list[int], deterministi
     return [records[s] for s in seeds], latencies
 
 
+def cpu_info() -> tuple[str, list[str]]:
+    """The processor's model name and which bf16 instructions it has (``avx512_bf16``, ``amx_bf16``), from the first
+    processor of ``/proc/cpuinfo`` (every core reports the same); ``platform`` names it where that file is absent."""
+    name, flags = platform.processor() or platform.machine() or "unknown", []
+    try:
+        info: dict[str, str] = {}
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+        name = info.get("model name", name)
+        flags = [f for f in ("avx512_bf16", "amx_bf16") if f in info.get("flags", "").split()]
+    except OSError:
+        pass
+    return name, flags
+
+
 def device_name(device: torch.device | str) -> str:
     """What ran a training segment or an evaluation: ``cuda:<GPU name>`` or ``cpu:<processor>``, the CPU's bf16
     instructions appended when it has any (``cpu:Intel(R) Xeon(R) Processor (avx512_bf16, amx_bf16)``): two CPUs of one
@@ -162,16 +178,7 @@ def device_name(device: torch.device | str) -> str:
     device = torch.device(device)
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
-    name, flags = platform.processor() or platform.machine(), []
-    try:
-        info = {}  # the first processor's fields (every core reports the same)
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip(), value.strip())
-        name = info.get("model name", name)
-        flags = [f for f in ("avx512_bf16", "amx_bf16") if f in info.get("flags", "").split()]
-    except OSError:
-        pass
+    name, flags = cpu_info()
     return f"cpu:{name}" + (f" ({', '.join(flags)})" if flags else "")
 
 
