@@ -234,7 +234,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(rid if not args.markdown else f"| {rid} | {config.get('task')} | not evaluated | | | | | | | |")
             continue
         a, p = r["aggregate"], r["protocol"]
-        rebuilt = "rebuilt" if (config.get("dataset") or {}).get("rebuilt") else "official"
+        dataset = config.get("dataset") or {}
+        rebuilt = ("rebuilt" if dataset.get("rebuilt") else "official") if dataset else "none (online)"
         if args.markdown:
             print(f"| `{rid}` | `{r['task']}` | {a['mean']:.1f} ({r['metric_label']}) | [{a['ci_low']:.1f}, {a['ci_high']:.1f}] "
                   f"| {p['episodes']} | seeds {p['seeds'][0]}..{p['seeds'][-1]}, deterministic={p['deterministic']}, "
@@ -242,7 +243,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                   f"| {training.get('wall_time_s', 0) / 3600:.2f} h | {rebuilt} |")
         else:
             print(f"{rid}  {r['task']}  {r['metric_label']} {a['mean']:.1f} [{a['ci_low']:.1f}, {a['ci_high']:.1f}]"
-                  f"  ({p['episodes']} episodes, deterministic={p['deterministic']}, {rebuilt} dataset)")
+                  f"  ({p['episodes']} episodes, deterministic={p['deterministic']}, dataset: {rebuilt})")
     return 0
 
 

@@ -203,3 +203,25 @@ def test_data_build_of_a_finished_build_returns_it_and_force_rebuilds(tmp_path, 
     with pytest.raises(SystemExit):
         main(args)
     assert len(rebuilt) == 4
+
+
+def test_list_names_each_checkpoints_data_source(tmp_path, monkeypatch, capsys):
+    """`genzoo list` says whether a checkpoint's dataset was rebuilt or official, and that an online run had none."""
+    import importlib
+    import shutil
+
+    resolve = importlib.import_module("hub.resolve")  # the module: `hub.resolve` is also a function's name
+    source = resolve.bundled_path("genzoo/fql-ogbench-cube-single-task1-seed0")
+    for name, dataset in (("offline", "keep"), ("online", None)):
+        folder = tmp_path / "genzoo" / name
+        folder.mkdir(parents=True)
+        shutil.copy(source / "results.json", folder / "results.json")
+        config = json.loads((source / "config.json").read_text())
+        if dataset is None:
+            config.pop("dataset", None)
+        (folder / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(resolve, "BUNDLED_DIR", tmp_path)
+    assert main(["list", "--markdown"]) == 0
+    rows = {line.split("|")[1].strip(" `"): line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert rows["genzoo/offline"].rstrip(" |").endswith("rebuilt")
+    assert rows["genzoo/online"].rstrip(" |").endswith("none (online)")
